@@ -1,0 +1,74 @@
+"""The intermediate representation: a flat, topologically ordered list of layers with shapes.
+
+Produced by compiler/graph.py from the resolved tree, consumed by lowering and by `summary`.
+Shapes never include the batch axis. Everything here is frozen; passes return new values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..dsl.errors import Location
+
+Shape = tuple[int, ...]
+Init = Literal["he_normal", "zeros", "ones"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One learned (or running-statistics) tensor; `name` is `layer/path.weight` style."""
+
+    name: str
+    shape: Shape
+    trainable: bool
+    init: Init
+    fan_in: int = 1
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One op applied to named input tensors, producing the tensor `output` of shape `shape`."""
+
+    name: str
+    op: str
+    attrs: dict[str, Any]
+    inputs: tuple[str, ...]
+    output: str
+    shape: Shape
+    params: tuple[Param, ...] = ()
+    macs: int = 0
+    loc: Location | None = field(default=None, compare=False)
+
+    @property
+    def param_count(self) -> int:
+        return sum(p.size for p in self.params)
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    input_shape: Shape
+    layers: tuple[Layer, ...]
+    output: str
+    output_shape: Shape
+
+    @property
+    def params(self) -> list[Param]:
+        return [p for layer in self.layers for p in layer.params]
+
+    def counts(self) -> dict[str, int]:
+        """Parameter counts as Keras reports them: total, trainable, non-trainable."""
+        trainable = sum(p.size for p in self.params if p.trainable)
+        frozen = sum(p.size for p in self.params if not p.trainable)
+        return {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)

@@ -1,0 +1,262 @@
+"""Document -> resolved tree: every block call expanded, every repeat unrolled, every argument evaluated
+and checked against its op's signature, every node given its stable hierarchical name.
+
+Naming: each item of a sequence is named after its call (`conv`, `inception_a`), its merge (`concat`,
+`add`) or the name written for it (`mixed0: ...`); a name used more than once in the same sequence is
+numbered `_1, _2, ...` in order. List branches are `branch1, branch2, ...`; mapping branches keep their
+keys. Paths join names with `/`: `mixed5/branch7x7/cbr_2/conv`. Parameters add `.weight`, `.bias`, ...
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Union
+
+from ..dsl import expr
+from ..dsl.document import (Branch, CallNode, Document, ExpectNode, Layer, MergeNode, NamedNode, SeqNode,
+                            Setting)
+from ..dsl.errors import CnncError, ExprError, Location, ResolveError, did_you_mean
+from .ops import KINDS, OPS, Attrs, OpError
+
+MAX_REPEAT = 10_000
+MAX_LAYERS = 100_000
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class ROp:
+    path: str
+    op: str
+    attrs: Attrs
+    loc: Location
+    trace: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RSeq:
+    items: tuple[RNode, ...]
+
+
+@dataclass(frozen=True)
+class RMerge:
+    path: str
+    op: str
+    branches: tuple[RNode, ...]
+    loc: Location
+    trace: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RExpect:
+    shape: tuple[int, ...]
+    loc: Location
+    trace: tuple[str, ...]
+
+
+RNode = Union[ROp, RSeq, RMerge, RExpect]
+
+
+@dataclass(frozen=True)
+class _Scope:
+    env: dict[str, expr.Value]
+    trace: tuple[str, ...] = ()
+    stack: tuple[str, ...] = ()
+
+
+def resolve(doc: Document) -> RSeq:
+    """Expand `doc` into a resolved tree; raises a located `CnncError` on the first problem."""
+    return _Resolver(doc).seq(doc.layers, "", _Scope({}))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}/{name}" if path else name
+
+
+class _Resolver:
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.layers = 0
+        for op, settings in doc.defaults.items():
+            self._check_defaults(op, settings)
+
+    def _check_defaults(self, op: str, settings: dict[str, Setting]) -> None:
+        if op not in OPS:
+            loc = next(iter(settings.values())).loc if settings else None
+            raise ResolveError(f"`defaults` names `{op}`, which is not an op{did_you_mean(op, OPS)}", loc)
+        names = [a.name for a in OPS[op].args]
+        for key, setting in settings.items():
+            if key not in names:
+                raise ResolveError(f"`{op}` has no argument `{key}`{did_you_mean(key, names)}; its "
+                                   f"arguments are: {', '.join(names) or 'none'}", setting.loc)
+
+    # -- sequences and names --
+    def seq(self, node: SeqNode, path: str, scope: _Scope) -> RSeq:
+        items = list(self._expand(node, scope))
+        counts = Counter(name for name, _ in items if name is not None)
+        seen: Counter = Counter()
+        out = []
+        for name, child in items:
+            if name is None:
+                out.append(self.node(child, path, scope))
+                continue
+            seen[name] += 1
+            unique = f"{name}_{seen[name]}" if counts[name] > 1 else name
+            out.append(self.node(child, _join(path, unique), scope))
+        return RSeq(tuple(out))
+
+    def _expand(self, node: SeqNode, scope: _Scope):
+        """The items of a sequence with their base names; repeats unrolled, nested lists spliced."""
+        for item in node.items:
+            if isinstance(item, CallNode):
+                one = CallNode(expr.Item(item.item.col, item.item.call, None), item.text, item.loc)
+                yield from ((item.item.call.name, one) for _ in range(self._repeat(item, scope)))
+            elif isinstance(item, SeqNode):
+                yield from self._expand(item, scope)
+            elif isinstance(item, NamedNode):
+                yield item.name, item.node
+            elif isinstance(item, MergeNode):
+                yield item.op, item
+            else:
+                yield None, item
+
+    def _repeat(self, node: CallNode, scope: _Scope) -> int:
+        if node.item.repeat is None:
+            return 1
+        n = self._eval(node.item.repeat, node, scope)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_REPEAT:
+            raise self._error(f"a repeat count must be an integer from 1 to {MAX_REPEAT:,}, got "
+                              f"{expr.describe(n)}", node.loc.shifted(node.item.repeat.col), scope)
+        return n
+
+    # -- nodes --
+    def node(self, node: Layer, path: str, scope: _Scope) -> RNode:
+        if isinstance(node, CallNode):
+            if node.item.repeat is not None:
+                return self.seq(SeqNode((node,), node.loc), path, scope)
+            return self.call(node, path, scope)
+        if isinstance(node, SeqNode):
+            return self.seq(node, path, scope)
+        if isinstance(node, NamedNode):
+            return self.node(node.node, path, scope)
+        if isinstance(node, MergeNode):
+            return self.merge(node, path, scope)
+        return RExpect(node.shape, node.loc, scope.trace)
+
+    def merge(self, node: MergeNode, path: str, scope: _Scope) -> RMerge:
+        branches: list[tuple[str, Layer]] = []
+        for branch in node.branches:
+            if branch.name is not None:
+                branches.append((branch.name, branch.node))
+                continue
+            inner = branch.node
+            copies = 1
+            if isinstance(inner, CallNode) and inner.item.repeat is not None:
+                copies = self._repeat(inner, scope)  # `tower x 32` in a branch list: 32 branches
+                inner = CallNode(expr.Item(inner.item.col, inner.item.call, None), inner.text, inner.loc)
+            branches.extend((f"branch{len(branches) + 1}", inner) for _ in range(copies))
+        if not branches:
+            raise self._error(f"`{node.op}` needs at least one branch", node.loc, scope)
+        resolved = tuple(self.node(b, _join(path, name), scope) for name, b in branches)
+        return RMerge(path or node.op, node.op, resolved, node.loc, scope.trace)
+
+    def call(self, node: CallNode, path: str, scope: _Scope) -> RNode:
+        call = node.item.call
+        args = [self._eval(a, node, scope) for a in call.args]
+        kwargs = {}
+        for key, value, col in call.kwargs:
+            if key in kwargs:
+                raise self._error(f"argument `{key}` given twice", node.loc.shifted(col), scope)
+            kwargs[key] = self._eval(value, node, scope)
+        path = path or call.name
+        if call.name in self.doc.blocks:
+            return self.block(node, path, args, kwargs, scope)
+        if call.name in OPS:
+            return self.op(node, path, args, kwargs, scope)
+        known = [*self.doc.blocks, *OPS]
+        raise self._error(f"unknown op or block `{call.name}`{did_you_mean(call.name, known)}",
+                          node.loc.shifted(call.col), scope)
+
+    def op(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope) -> ROp:
+        spec = OPS[node.item.call.name]
+        given = {a.name for a in spec.args[:len(args)]} | set(kwargs)
+        settings = {k: s for k, s in self.doc.defaults.get(spec.name, {}).items() if k not in given}
+        try:
+            attrs = spec.bind(args, {**{k: s.value for k, s in settings.items()}, **kwargs})
+        except OpError as e:
+            where = settings[e.arg].loc if e.arg in settings else self._arg_loc(node, e.arg)
+            raise self._error(str(e), where, scope) from None
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
+            raise self._error(f"the network expands to more than {MAX_LAYERS:,} layers", node.loc, scope)
+        return ROp(path, spec.name, attrs, node.loc, scope.trace)
+
+    def block(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope) -> RNode:
+        name = node.item.call.name
+        block = self.doc.blocks[name]
+        if name in scope.stack:
+            cycle = " -> ".join((*scope.stack[scope.stack.index(name):], name))
+            raise self._error(f"block `{name}` calls itself ({cycle})", node.loc, scope)
+        if len(scope.stack) >= MAX_DEPTH:
+            raise self._error(f"blocks nest more than {MAX_DEPTH} deep", node.loc, scope)
+        env = self._bind(block.signature, node, args, kwargs, scope)
+        frame = f"{path}: `{node.text}` at {node.loc}"
+        inner = _Scope(env, (*scope.trace, frame), (*scope.stack, name))
+        return self.node(block.body, path, inner)
+
+    def _bind(self, sig: expr.Signature, node: CallNode, args: list, kwargs: dict, scope: _Scope) -> dict:
+        params = sig.params
+        names = [p.name for p in params]
+        if len(args) > len(params):
+            raise self._error(f"block `{sig.name}({', '.join(names)})` takes {len(params)} arguments, "
+                              f"got {len(args)}", node.loc, scope)
+        for key in kwargs:
+            if key not in names:
+                raise self._error(f"block `{sig.name}` has no parameter `{key}`{did_you_mean(key, names)}",
+                                  self._arg_loc(node, key), scope)
+        env: dict[str, expr.Value] = {}
+        def_loc = self.doc.blocks[sig.name].loc
+        for i, p in enumerate(params):
+            if i < len(args):
+                if p.name in kwargs:
+                    raise self._error(f"parameter `{p.name}` given twice", self._arg_loc(node, p.name), scope)
+                value = args[i]
+            elif p.name in kwargs:
+                value = kwargs[p.name]
+            elif p.default is not None:
+                value = self._eval_at(p.default, env, def_loc, scope)
+            else:
+                raise self._error(f"block `{sig.name}` needs parameter `{p.name}`", node.loc, scope)
+            env[p.name] = self._typed(sig.name, p, value, node, scope)
+        return env
+
+    def _typed(self, block: str, p: expr.Param, value: expr.Value, node: CallNode, scope: _Scope):
+        if p.type is None:
+            return value
+        if p.type not in KINDS:
+            raise self._error(f"block `{block}` declares `{p.name}` with unknown type `{p.type}`"
+                              f"{did_you_mean(p.type, KINDS)}; types are: {', '.join(KINDS)}",
+                              self.doc.blocks[block].loc.shifted(p.col), scope)
+        try:
+            return KINDS[p.type](value)
+        except ValueError as e:
+            raise self._error(f"block `{block}` parameter `{p.name}` must be {e}",
+                              self._arg_loc(node, p.name), scope) from None
+
+    # -- helpers --
+    def _eval(self, node: expr.Node, call: CallNode, scope: _Scope) -> expr.Value:
+        return self._eval_at(node, scope.env, call.loc, scope)
+
+    def _eval_at(self, node: expr.Node, env: dict, loc: Location, scope: _Scope) -> expr.Value:
+        try:
+            return expr.evaluate(node, env, loc)
+        except ExprError as e:
+            raise ExprError(e.message, e.loc, scope.trace) from None
+
+    def _arg_loc(self, node: CallNode, arg: str | None) -> Location:
+        for key, _value, col in node.item.call.kwargs:
+            if key == arg:
+                return node.loc.shifted(col)
+        return node.loc
+
+    def _error(self, message: str, loc: Location, scope: _Scope) -> CnncError:
+        return ResolveError(message, loc, scope.trace)

@@ -1,0 +1,243 @@
+"""A network file -> a validated `Document`: typed layer nodes with every expression parsed.
+
+This is the whole `dsl` stage: read the YAML (dsl/source.py), validate its structure (dsl/schema.py),
+parse the inline expressions (dsl/expr.py). Errors of all three kinds are located at `file:line:col`;
+schema and expression errors are collected so that one run reports all of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Union
+
+from pydantic import ValidationError
+
+from . import expr, schema
+from .errors import CnncError, ExprError, Location, MultipleErrors, SchemaError, did_you_mean
+from .source import NodePath, Source, loads, read
+
+
+# ---- the typed document -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CallNode:
+    """One call, e.g. `cbr(64, 3x3) x 2`; `text` is the source string."""
+
+    item: expr.Item
+    text: str
+    loc: Location
+
+
+@dataclass(frozen=True)
+class SeqNode:
+    items: tuple[Layer, ...]
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str | None  # None for list branches: they are named branch1, branch2, ...
+    node: Layer
+
+
+@dataclass(frozen=True)
+class MergeNode:
+    op: Literal["concat", "add"]
+    branches: tuple[Branch, ...]
+    loc: Location
+
+
+@dataclass(frozen=True)
+class ExpectNode:
+    shape: tuple[int, ...]
+    loc: Location
+
+
+@dataclass(frozen=True)
+class NamedNode:
+    name: str
+    node: Layer
+    loc: Location
+
+
+Layer = Union[CallNode, SeqNode, MergeNode, ExpectNode, NamedNode]
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    signature: expr.Signature
+    body: Layer
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One per-file default: its value and where it was written."""
+
+    value: expr.Value
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Document:
+    name: str
+    input: tuple[int, ...]
+    description: str | None
+    defaults: dict[str, dict[str, Setting]]
+    blocks: dict[str, BlockDef]
+    layers: SeqNode
+    source: Source = field(repr=False)
+
+
+# ---- loading ------------------------------------------------------------------------------------
+def load(path: str | Path, display: str | None = None) -> Document:
+    """Read and validate a network file."""
+    return build(read(path, display))
+
+
+def load_text(text: str, name: str = "<string>") -> Document:
+    """Validate network text (for tests and the Python API)."""
+    return build(loads(text, name))
+
+
+def build(src: Source) -> Document:
+    if not isinstance(src.data, dict):
+        kind = "list" if isinstance(src.data, list) else type(src.data).__name__
+        raise SchemaError(f"a network file is a mapping with `network`, `input` and `layers`; this one "
+                          f"is a {kind}", src.loc(()))
+    try:
+        net = schema.Network.model_validate(src.data)
+    except ValidationError as e:
+        raise _schema_errors(e, src) from None
+    builder = _Builder(src)
+    doc = Document(
+        name=net.network,
+        input=tuple(net.input),
+        description=net.description,
+        defaults={op: {key: builder.setting(value, ("defaults", op, key)) for key, value in attrs.items()}
+                  for op, attrs in src.data.get("defaults", {}).items()},
+        blocks=dict(builder.block(key, ("blocks", key)) for key in src.data.get("blocks", {})),
+        layers=builder.sequence(src.data["layers"], ("layers",)),
+        source=src,
+    )
+    if builder.errors:
+        raise builder.errors[0] if len(builder.errors) == 1 else MultipleErrors(builder.errors)
+    return doc
+
+
+class _Builder:
+    """Walks data that the schema accepted, parsing expressions and collecting their errors."""
+
+    def __init__(self, src: Source):
+        self.src = src
+        self.errors: list[CnncError] = []
+
+    def parse(self, text: str, start: str, path: NodePath) -> expr.Node | None:
+        try:
+            return expr.parse(text, start, self.src.loc(path))
+        except ExprError as e:
+            self.errors.append(e)
+            return None
+
+    def setting(self, value, path: NodePath) -> Setting:
+        loc = self.src.loc(path)
+        if isinstance(value, str):
+            node = self.parse(value, "expr", path)
+            try:
+                value = expr.evaluate(node, {}, loc) if node is not None else value
+            except ExprError as e:
+                self.errors.append(e)
+        return Setting(value, loc)
+
+    def block(self, key: str, path: NodePath) -> tuple[str, BlockDef]:
+        sig = self.parse(key, "signature", path + ("<key>",))
+        body = self.node(self.src.data["blocks"][key], path)
+        if sig is None:
+            sig = expr.Signature(0, key, ())
+        return sig.name, BlockDef(sig, body, self.src.loc(path + ("<key>",)))
+
+    def sequence(self, items: list, path: NodePath) -> SeqNode:
+        return SeqNode(tuple(self.node(v, path + (i,)) for i, v in enumerate(items)), self.src.loc(path))
+
+    def node(self, value, path: NodePath) -> Layer:
+        loc = self.src.loc(path)
+        if isinstance(value, str):
+            item = self.parse(value, "item", path)
+            return CallNode(item if isinstance(item, expr.Item) else _NOTHING, value, loc)
+        if isinstance(value, list):
+            return self.sequence(value, path)
+        for op in schema.MERGES:
+            if op in value:
+                branches = value[op]
+                if isinstance(branches, dict):
+                    items = [Branch(k, self.node(v, path + (op, k))) for k, v in branches.items()]
+                else:
+                    items = [Branch(None, self.node(v, path + (op, i))) for i, v in enumerate(branches)]
+                return MergeNode(op, tuple(items), loc)
+        if "expect" in value:
+            return ExpectNode(tuple(value["expect"]), loc)
+        (name, inner), = value.items()
+        return NamedNode(name, self.node(inner, path + (name,)), self.src.loc(path + (name, "<key>")))
+
+
+_NOTHING = expr.Item(0, expr.Call(0, "identity", (), (), False), None)  # stands in after a parse error
+
+
+# ---- schema errors ------------------------------------------------------------------------------
+def _schema_errors(error: ValidationError, src: Source) -> CnncError:
+    found: list[CnncError] = []
+    seen: set[tuple] = set()
+    for e in error.errors():
+        path = _yaml_path(e["loc"], src)
+        message = _message(e, path, src)
+        key = (path, message)
+        if key not in seen:
+            seen.add(key)
+            loc = src.positions.get(path + ("<key>",)) if e["type"] == "extra_forbidden" else None
+            found.append(SchemaError(message, loc or src.loc(path)))
+    return found[0] if len(found) == 1 else MultipleErrors(found)
+
+
+def _yaml_path(loc: tuple, src: Source) -> NodePath:
+    """Pydantic's error location, less its union tags, as a path into the YAML data."""
+    path: tuple = ()
+    data = src.data
+    for element in loc:
+        if isinstance(data, dict) and element in data:
+            path, data = path + (element,), data[element]
+        elif isinstance(data, list) and isinstance(element, int) and element < len(data):
+            path, data = path + (element,), data[element]
+        elif isinstance(data, dict) and isinstance(element, str) and element not in data and \
+                element == loc[-1] and not _is_tag(element):
+            path = path + (element,)  # a missing or extra key: the last element names it
+    return path
+
+
+def _is_tag(element: str) -> bool:
+    return element in ("call", "sequence", "concat", "add", "expect", "named", "list", "mapping") or \
+        "[" in element
+
+
+_FIELDS = {
+    "Network": list(schema.Network.model_fields),
+}
+
+
+def _message(e: dict, path: NodePath, src: Source) -> str:
+    where = _dotted(path)
+    if e["type"] == "extra_forbidden":
+        key = path[-1] if path else "?"
+        allowed = _FIELDS["Network"] if len(path) == 1 else list(schema.RESERVED)
+        return f"unknown key `{key}`{did_you_mean(str(key), allowed)}; expected one of: {', '.join(allowed)}"
+    if e["type"] == "missing":
+        return f"missing key `{path[-1] if path else e['loc'][-1]}`"
+    got = e.get("input")
+    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+    return f"{where}: {e['msg'][0].lower() + e['msg'][1:]} (got {shown})" if where else \
+        f"{e['msg']} (got {shown})"
+
+
+def _dotted(path: NodePath) -> str:
+    out = ""
+    for element in path:
+        out += f"[{element}]" if isinstance(element, int) else (f".{element}" if out else str(element))
+    return out

@@ -1,0 +1,109 @@
+"""The one error hierarchy of cnnc, and source locations to hang errors on.
+
+Every user-facing failure is a `CnncError` carrying a `Location` (file, line, column, the source line)
+and, for errors inside expanded blocks, the expansion path that led there. `str(error)` is the message
+the CLI prints: what is wrong, where, and a caret under the spot.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Location:
+    """A 1-based line and column in a source file; `text` is that line of the file."""
+
+    file: str
+    line: int
+    col: int
+    text: str = ""
+
+    def shifted(self, offset: int) -> Location:
+        """The location `offset` characters further along the same line."""
+        return replace(self, col=self.col + offset)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class CnncError(Exception):
+    """A user error: bad input, reported with its location. The CLI exits 2 on it."""
+
+    kind = "error"
+
+    def __init__(self, message: str, loc: Location | None = None, trace: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+        self.trace = trace
+
+    def within(self, frame: str) -> CnncError:
+        """The same error with one more outer expansion frame (call site) recorded."""
+        err = type(self)(self.message, self.loc, (frame, *self.trace))
+        return err
+
+    def __str__(self) -> str:
+        head = f"{self.loc}: {self.kind}: {self.message}" if self.loc else f"{self.kind}: {self.message}"
+        lines = [head]
+        if self.loc and self.loc.text:
+            lines.append("    " + self.loc.text.rstrip("\n").expandtabs(1))
+            lines.append("    " + " " * max(self.loc.col - 1, 0) + "^")
+        if self.trace:
+            lines.append("  expanded from:")
+            lines.extend(f"    {frame}" for frame in self.trace)
+        return "\n".join(lines)
+
+
+class SourceError(CnncError):
+    """The file cannot be read or is not well-formed YAML."""
+
+    kind = "syntax error"
+
+
+class SchemaError(CnncError):
+    """The document does not have the structure of a cnnc network."""
+
+    kind = "schema error"
+
+
+class ExprError(CnncError):
+    """An inline expression does not parse or does not evaluate."""
+
+    kind = "expression error"
+
+
+class ResolveError(CnncError):
+    """A call, block or argument is wrong (unknown name, wrong type, recursion, ...)."""
+
+    kind = "error"
+
+
+class ShapeError(CnncError):
+    """Shapes do not fit together, or an `expect:` does not hold."""
+
+    kind = "shape error"
+
+
+class WeightsError(CnncError):
+    """A weights file does not match the network's parameters."""
+
+    kind = "weights error"
+
+
+class MultipleErrors(CnncError):
+    """Several independent errors found in one pass (schema errors are reported together)."""
+
+    def __init__(self, errors: list[CnncError]):
+        super().__init__(f"{len(errors)} errors")
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A ' (did you mean `x`?)' suffix naming the closest candidate, or '' when none is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""

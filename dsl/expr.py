@@ -1,0 +1,251 @@
+"""Inline expressions: text -> typed syntax nodes (via dsl/grammar.lark) -> values.
+
+Three kinds of text are parsed: an *item* (`inception_a(64) x 2`), a block *signature*
+(`cbr(filters, kernel k, int stride=1)`) and a bare *value* (`3x3`, `4*f`). Evaluation is the small
+function `evaluate` over the nodes below; nothing is ever handed to Python's `eval`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping, Union
+
+import lark
+from lark import Lark, Token, Transformer, v_args
+
+from .errors import ExprError, Location, did_you_mean
+
+Value = Union[int, float, bool, str, tuple]
+"""What an expression evaluates to. Lists and kernels are tuples; symbols (`same`) are str."""
+
+SYMBOLS: Mapping[str, Value] = {"same": "same", "valid": "valid", "true": True, "false": False,
+                                "identity": "identity"}
+
+
+# ---- syntax nodes -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Node:
+    col: int  # 0-based offset of the node in its text
+
+
+@dataclass(frozen=True)
+class Const(Node):
+    value: Value
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    id: str
+
+
+@dataclass(frozen=True)
+class ListExpr(Node):
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class BinOp(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Neg(Node):
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    name: str
+    args: tuple[Node, ...]
+    kwargs: tuple[tuple[str, Node, int], ...]  # (keyword, value, column of the keyword)
+    has_parens: bool
+
+
+@dataclass(frozen=True)
+class Item(Node):
+    call: Call
+    repeat: Node | None
+
+
+@dataclass(frozen=True)
+class Param(Node):
+    name: str
+    type: str | None
+    default: Node | None
+
+
+@dataclass(frozen=True)
+class Signature(Node):
+    name: str
+    params: tuple[Param, ...]
+
+
+# ---- parsing ------------------------------------------------------------------------------------
+def _col(meta_or_token) -> int:
+    return getattr(meta_or_token, "column", 1) - 1
+
+
+@v_args(meta=True)
+class _ToNodes(Transformer):
+    def int(self, meta, children):
+        return Const(_col(meta), int(children[0]))
+
+    def float(self, meta, children):
+        return Const(_col(meta), float(children[0]))
+
+    def kernel(self, meta, children):
+        h, w = str(children[0]).split("x")
+        return Const(_col(meta), (int(h), int(w)))
+
+    def name(self, meta, children):
+        return Name(_col(meta), str(children[0]))
+
+    def string(self, meta, children):
+        return Const(_col(meta), str(children[0])[1:-1])
+
+    def list(self, meta, children):
+        return ListExpr(_col(meta), tuple(c for c in children if c is not None))
+
+    def neg(self, meta, children):
+        return Neg(_col(meta), children[0])
+
+    def _bin(op):  # noqa: N805 - a factory used while the class body runs
+        def method(self, meta, children):
+            return BinOp(_col(meta), op, children[0], children[1])
+        return method
+
+    add, sub, mul = _bin("+"), _bin("-"), _bin("*")
+    floordiv, truediv, mod = _bin("//"), _bin("/"), _bin("%")
+
+    def kwarg(self, meta, children):
+        key, value = children
+        return ("kw", str(key), value, _col(key))
+
+    def args(self, meta, children):
+        return [c for c in children if c is not None]
+
+    def call(self, meta, children):
+        name, *rest = children
+        args = rest[0] if rest and rest[0] is not None else []
+        positional = tuple(a for a in args if not isinstance(a, tuple))
+        keywords = tuple((a[1], a[2], a[3]) for a in args if isinstance(a, tuple))
+        return Call(_col(name), str(name), positional, keywords, has_parens=len(rest) > 0)
+
+    def item(self, meta, children):
+        call = children[0]
+        repeat = children[2] if len(children) == 3 else None
+        return Item(call.col, call, repeat)
+
+    def param(self, meta, children):
+        name, default = children
+        return Param(_col(name), str(name), None, default)
+
+    def typed_param(self, meta, children):
+        ptype, name, default = children
+        return Param(_col(ptype), str(name), str(ptype), default)
+
+    def params(self, meta, children):
+        return [c for c in children if c is not None]
+
+    def signature(self, meta, children):
+        name, *rest = children
+        params = rest[0] if rest and rest[0] is not None else []
+        return Signature(_col(name), str(name), tuple(params))
+
+
+@lru_cache(maxsize=None)
+def _parser() -> Lark:
+    return Lark.open("grammar.lark", rel_to=__file__, parser="lalr", propagate_positions=True,
+                     start=["item", "signature", "expr"], maybe_placeholders=True)
+
+
+_WHAT = {"item": "a layer call such as `conv(64, 3x3)` or `block(1) x 2`",
+         "signature": "a block signature such as `cbr(filters, kernel, stride=1)`",
+         "expr": "a value such as `3`, `3x3`, `2*f` or `same`"}
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str, start: str) -> Node | tuple[int, str]:
+    try:
+        return _ToNodes().transform(_parser().parse(text, start=start))
+    except lark.exceptions.UnexpectedInput as e:
+        return (max(getattr(e, "column", 1) - 1, 0), _describe(e, text))
+
+
+def parse(text: str, start: str, loc: Location) -> Node:
+    """Parse `text` as `start` ('item', 'signature' or 'expr'); errors are located from `loc`."""
+    result = _parse_cached(text, start)
+    if isinstance(result, tuple):
+        col, why = result
+        raise ExprError(f"cannot read `{text}` as {_WHAT[start]}: {why}", loc.shifted(col))
+    return result
+
+
+def _describe(e: lark.exceptions.UnexpectedInput, text: str) -> str:
+    if isinstance(e, lark.exceptions.UnexpectedEOF) or (
+            isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"):
+        return "it ends too early (an unclosed bracket or a missing value?)"
+    if isinstance(e, lark.exceptions.UnexpectedCharacters):
+        return f"unexpected character {text[e.pos_in_stream]!r}"
+    token = getattr(e, "token", None)
+    hint = ""
+    if token is not None and token.type == "NAME" and str(token).startswith("x") and str(token)[1:].isdigit():
+        hint = f" (write a repeat as `x {str(token)[1:]}`, with a space)"
+    return f"unexpected `{token}`{hint}"
+
+
+# ---- evaluation ---------------------------------------------------------------------------------
+def evaluate(node: Node, env: Mapping[str, Value], loc: Location) -> Value:
+    """The value of `node`, with names looked up in `env` and then in the language's symbols."""
+    match node:
+        case Const(value=value):
+            return value
+        case Name(id=name):
+            if name in env:
+                return env[name]
+            if name in SYMBOLS:
+                return SYMBOLS[name]
+            raise ExprError(f"unknown name `{name}`{did_you_mean(name, [*env, *SYMBOLS])}",
+                            loc.shifted(node.col))
+        case ListExpr(items=items):
+            return tuple(evaluate(i, env, loc) for i in items)
+        case Neg(operand=operand):
+            value = evaluate(operand, env, loc)
+            _need_number(value, "-", node, loc)
+            return -value
+        case BinOp(op=op, left=left, right=right):
+            a, b = evaluate(left, env, loc), evaluate(right, env, loc)
+            return _arith(op, a, b, node, loc)
+    raise ExprError(f"`{type(node).__name__}` is not a value", loc.shifted(node.col))
+
+
+def _need_number(value: Value, op: str, node: Node, loc: Location) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExprError(f"`{op}` needs numbers, got {describe(value)}", loc.shifted(node.col))
+
+
+def _arith(op: str, a: Value, b: Value, node: Node, loc: Location) -> Value:
+    _need_number(a, op, node, loc)
+    _need_number(b, op, node, loc)
+    if op in ("//", "/", "%") and b == 0:
+        raise ExprError(f"division by zero in `{op}`", loc.shifted(node.col))
+    result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+              "//": lambda: a // b, "/": lambda: a / b, "%": lambda: a % b}[op]()
+    if isinstance(result, int) and abs(result) > 2**53:
+        raise ExprError(f"`{op}` gives {result}, which is too large", loc.shifted(node.col))
+    return result
+
+
+def describe(value: Value) -> str:
+    """A value as a user would write it, with its kind: `3x3` (kernel), `64` (int)."""
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}` (bool)"
+    if isinstance(value, tuple):
+        if len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return f"`{value[0]}x{value[1]}` (kernel)"
+        return f"`[{', '.join(str(v) for v in value)}]` (list)"
+    if isinstance(value, str):
+        return f"`{value}`"
+    return f"`{value}` ({type(value).__name__})"

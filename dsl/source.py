@@ -1,0 +1,209 @@
+"""Source text -> plain YAML data plus the position of every node in it.
+
+YAML is read with PyYAML's safe composer only (no tags, no object construction). Before composing,
+an event scan refuses what could exhaust time or memory: oversized files, deep nesting, alias bombs.
+The result is the data (dicts, lists, scalars) and a map from each node's path — the tuple of keys and
+indices that reach it — to its `Location`, so later stages can point at any value they reject.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Location, SourceError
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+MAX_ALIASES = 100
+
+NodePath = tuple  # of str keys and int indices
+
+
+@dataclass(frozen=True)
+class Source:
+    """A loaded file: its data, every node's position, and its lines for error messages."""
+
+    file: str
+    text: str
+    data: Any
+    positions: dict[NodePath, Location]
+
+    def loc(self, path: NodePath) -> Location:
+        """The position of the node at `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path not in self.positions and path:
+            path = path[:-1]
+        return self.positions.get(path, Location(self.file, 1, 1, self._line(1)))
+
+    def _line(self, line: int) -> str:
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def read(path: str | Path, display: str | None = None) -> Source:
+    """Read and load a YAML file; every failure is a located `SourceError`."""
+    path = Path(path)
+    name = display or str(path)
+    if path.is_dir():
+        raise SourceError(f"`{name}` is a directory, not a network file")
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise SourceError(f"`{name}` is {size:,} bytes; network files are limited to {MAX_BYTES:,}")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SourceError(f"cannot read `{name}`: {e.strerror or e}") from None
+    return loads(raw, name)
+
+
+def loads(raw: bytes | str, name: str = "<string>") -> Source:
+    """Load YAML text (bytes are decoded as strict UTF-8)."""
+    text = _decode(raw, name) if isinstance(raw, bytes) else raw
+    if len(text) > MAX_BYTES:
+        raise SourceError(f"the text is {len(text):,} characters; network files are limited to {MAX_BYTES:,}")
+    lines = text.splitlines()
+
+    def at(mark: yaml.Mark) -> Location:
+        return Location(name, mark.line + 1, mark.column + 1,
+                        lines[mark.line] if mark.line < len(lines) else "")
+
+    try:
+        _scan(text, at)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem or e.context or "malformed YAML"
+        raise SourceError(f"{problem} (YAML)", at(mark) if mark else None) from None
+    except yaml.YAMLError as e:
+        raise SourceError(f"malformed YAML: {e}") from None
+    if root is None:
+        raise SourceError(f"`{name}` is empty; a network file is a mapping with `network`, `input` "
+                          f"and `layers`", Location(name, 1, 1, ""))
+    converter = _Converter(text, at)
+    data = converter.convert(root, ())
+    return Source(name, text, data, converter.positions)
+
+
+def _decode(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        before = raw[:e.start]
+        line = before.count(b"\n") + 1
+        col = e.start - (before.rfind(b"\n") + 1) + 1
+        raise SourceError(f"`{name}` is not UTF-8 text: byte 0x{raw[e.start]:02x} at offset {e.start}",
+                          Location(name, line, col, "")) from None
+
+
+def _scan(text: str, at) -> None:
+    """Refuse deep nesting and alias bombs from the event stream, before anything is built."""
+    depth = aliases = events = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        events += 1
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", at(event.start_mark))
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise SourceError(f"more than {MAX_ALIASES} YAML aliases (`*name`); write the values out "
+                                  f"or use a block", at(event.start_mark))
+        if events > MAX_NODES:
+            raise SourceError(f"more than {MAX_NODES:,} YAML nodes", at(event.start_mark))
+
+
+_SCALARS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
+            "tag:yaml.org,2002:null", "tag:yaml.org,2002:str"}
+
+
+class _Converter:
+    """Builds plain data from composed nodes, recording positions; alias expansion is budgeted.
+
+    In flow collections (`[a, b]`, `{k: v}`) YAML splits `cbr(48, 1x1)` at its comma. Plain scalars
+    whose brackets are still open are joined back with what follows, from the exact source text, so
+    `[cbr(48, 1x1), cbr(64, 5x5)]` is two calls, as a reader sees it.
+    """
+
+    def __init__(self, text: str, at):
+        self.text, self.at = text, at
+        self.budget = MAX_NODES
+        self.positions: dict[NodePath, Location] = {}
+
+    def convert(self, node: yaml.Node, path: NodePath) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise SourceError(f"the document expands to more than {MAX_NODES:,} nodes (aliases?)",
+                              self.at(node.start_mark))
+        loc = self.at(node.start_mark)
+        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+            loc = loc.shifted(1)  # point inside the quotes, where the expression starts
+        self.positions.setdefault(path, loc)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            children = self._rejoin_items(node.value) if node.flow_style else node.value
+            return [self.convert(v, path + (i,)) for i, v in enumerate(children)]
+        if node.tag not in _SCALARS:
+            raise SourceError(f"YAML tag `{node.tag}` is not allowed", loc)
+        return _LOADER.yaml_constructors[node.tag](_LOADER, node)
+
+    def _mapping(self, node: yaml.MappingNode, path: NodePath) -> dict:
+        pairs = self._rejoin_pairs(node.value) if node.flow_style else node.value
+        out: dict[str, Any] = {}
+        for key_node, value_node in pairs:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:null":
+                raise SourceError("mapping keys must be plain names", self.at(key_node.start_mark))
+            key = str(key_node.value)
+            if key in out:
+                raise SourceError(f"duplicate key `{key}`", self.at(key_node.start_mark))
+            self.positions[path + (key, "<key>")] = self.at(key_node.start_mark)
+            out[key] = self.convert(value_node, path + (key,))
+        return out
+
+    def _rejoin_items(self, nodes: list) -> list:
+        out: list = []
+        for node in nodes:
+            if out and _open_brackets(out[-1]) > 0 and _plain(node):
+                out[-1] = self._joined(out[-1], node)
+            else:
+                out.append(node)
+        return out
+
+    def _rejoin_pairs(self, pairs: list) -> list:
+        out: list = []
+        for key, value in pairs:
+            dangling = out and _open_brackets(out[-1][1]) > 0 and _plain(key) and _empty(value)
+            if dangling:
+                out[-1] = (out[-1][0], self._joined(out[-1][1], key))
+            else:
+                out.append((key, value))
+        return out
+
+    def _joined(self, first: yaml.ScalarNode, last: yaml.Node) -> yaml.ScalarNode:
+        text = self.text[first.start_mark.index:last.end_mark.index]
+        return yaml.ScalarNode("tag:yaml.org,2002:str", text, first.start_mark, last.end_mark, style=None)
+
+
+def _plain(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.style is None
+
+
+def _empty(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.value == "" and node.style is None
+
+
+def _open_brackets(node: yaml.Node) -> int:
+    if not _plain(node) or not isinstance(node.value, str):
+        return 0
+    v = node.value
+    return v.count("(") + v.count("[") - v.count(")") - v.count("]")
+
+
+_LOADER = yaml.SafeLoader("")  # only its scalar constructors are used
