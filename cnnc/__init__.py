@@ -4,6 +4,13 @@ See `cnnc.api` for the functions re-exported here.
 """
 __version__ = "0.1.0"
 
+import os as _os
+
+# Installed, the stage packages (dsl, compiler, runtime, architectures) sit inside this folder; in a
+# source checkout they sit beside it, so `python -m cnnc` also works from the repository root.
+if not _os.path.isdir(_os.path.join(_os.path.dirname(__file__), "dsl")):
+    __path__.append(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # noqa: F821
+
 from .api import build, compile, load, locate, save, summary  # noqa: E402,A004
 from .dsl.errors import CnncError  # noqa: E402
 

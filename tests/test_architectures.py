@@ -1,0 +1,79 @@
+"""Every shipped architecture reproduces its row of REFERENCE.md exactly, compiles to a model that
+passes the ONNX checker and strict shape inference, and runs in ONNX Runtime at batch 1 and 3."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import shape_inference
+
+import cnnc
+from cnnc.architectures import names
+
+# (file, input, output, total, trainable, non-trainable, MACs) — REFERENCE.md, measured on the
+# reference implementations (Keras applications, torchvision). MACs are to the last digit where we
+# have them; REFERENCE gives them rounded, checked to 0.1 % below.
+REFERENCE = [
+    ("lenet5", (1, 32, 32), (10,), 61_706, 61_706, 0, 416_520),
+    ("vgg16", (3, 224, 224), (1000,), 138_357_544, 138_357_544, 0, 15.470e9),
+    ("resnet50", (3, 224, 224), (1000,), 25_636_712, 25_583_592, 53_120, 3.858e9),
+    ("inception_v3", (3, 299, 299), (1000,), 23_851_784, 23_817_352, 34_432, 5.713e9),
+]
+BY_NAME = {row[0]: row for row in REFERENCE}
+
+
+def test_every_shipped_architecture_has_a_reference_row():
+    assert sorted(names()) == sorted(BY_NAME)
+
+
+@pytest.mark.parametrize("name,input_shape,output_shape,total,trainable,frozen,macs", REFERENCE,
+                         ids=[r[0] for r in REFERENCE])
+def test_counts_and_shapes_match_reference(name, input_shape, output_shape, total, trainable, frozen, macs):
+    info = cnnc.summary(name)
+    assert tuple(info["input_shape"]) == input_shape
+    assert tuple(info["output_shape"]) == output_shape
+    assert info["params"] == {"total": total, "trainable": trainable, "non_trainable": frozen}
+    assert info["macs"] == pytest.approx(macs, rel=1e-3)
+    assert sum(layer["params"] for layer in info["layers"]) == total
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet50", "inception_v3"])
+def test_model_passes_checker_and_strict_shape_inference_and_runs(name):
+    model = cnnc.compile(name)
+    onnx.checker.check_model(model, full_check=True)
+    inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    declared = {vi.name: [d.dim_value or d.dim_param for d in vi.type.tensor_type.shape.dim]
+                for vi in model.graph.value_info}
+    for vi in inferred.graph.value_info:  # onnx's own inference agrees with every shape cnnc recorded
+        if vi.name in declared:
+            assert [d.dim_value or d.dim_param for d in vi.type.tensor_type.shape.dim] == declared[vi.name]
+    session = cnnc.Session(model.SerializeToString(), "cpu")
+    c, h, w = BY_NAME[name][1]
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, c, h, w), dtype=np.float32)
+        y = session.run(x)
+        assert y.shape == (batch, *BY_NAME[name][2])
+        np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-4)  # softmax rows
+
+
+def test_model_interface_is_input_output_with_symbolic_batch():
+    model = cnnc.compile("lenet5")
+    (inp,), (out,) = model.graph.input, model.graph.output
+    assert inp.name == "input" and out.name == "output"
+    assert inp.type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert [d.dim_value for d in inp.type.tensor_type.shape.dim[1:]] == [1, 32, 32]
+    assert model.ir_version <= 10 and model.opset_import[0].version == 21
+
+
+def test_initializer_names_are_the_documented_parameter_names():
+    model = cnnc.compile("inception_v3")
+    names_in_model = {t.name for t in model.graph.initializer}
+    graph = cnnc.build("inception_v3")
+    params = {p.name for p in graph.params}
+    assert params <= names_in_model
+    assert "mixed5/branch7x7dbl/cbr_3/conv.weight" in params
+    assert "mixed9/branch3x3/split/branch2/batchnorm.running_var" in params
+    # BN without scale: gamma is a constant, not a parameter
+    assert not any(p.endswith("batchnorm.weight") for p in params)
+    extra = names_in_model - params
+    assert extra and all(n.endswith(".unit_scale") for n in extra)

@@ -1,0 +1,92 @@
+"""The `cnnc` command as a user runs it: from another folder, by name or by path."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+
+def cnnc(*args: str, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnc", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def test_list_shows_every_shipped_architecture_with_its_input_and_parameters():
+    r = cnnc("list")
+    assert r.returncode == 0, r.stderr
+    for name, params in [("lenet5", "61,706"), ("vgg16", "138,357,544"), ("resnet50", "25,636,712"),
+                         ("inception_v3", "23,851,784")]:
+        line = next(l for l in r.stdout.splitlines() if l.startswith(name + " "))
+        assert params in line
+    assert "3x299x299" in r.stdout
+
+
+@pytest.mark.parametrize("name,total", [("resnet50", 25_636_712), ("inception_v3", 23_851_784)])
+def test_summary_json_has_counts_and_layers(name, total):
+    r = cnnc("summary", name, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["name"] == name and info["params"]["total"] == total
+    assert {"name", "op", "output_shape", "params", "macs"} <= set(info["layers"][0])
+    assert info["output_shape"] == [1000]
+
+
+def test_summary_table_ends_with_keras_style_totals():
+    r = cnnc("summary", "resnet50")
+    assert r.returncode == 0
+    assert "total params: 25,636,712   trainable: 25,583,592   non-trainable: 53,120" in r.stdout
+    assert "conv2/conv_block/add/shortcut/conv" in r.stdout
+
+
+def test_check_is_fast_and_reports_the_shapes():
+    r = cnnc("check", "inception_v3")
+    assert r.returncode == 0 and "[3, 299, 299] -> [1000]" in r.stdout
+
+
+def test_compile_by_name_from_another_folder_then_run(tmp_path):
+    r = cnnc("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    onnx.checker.check_model(onnx.load(tmp_path / "l.onnx"), full_check=True)
+    r = cnnc("run", "l.onnx", "--batch", "4", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "input [4, 1, 32, 32] -> output [4, 10]" in r.stdout
+    assert "provider: cpu" in r.stdout and "top-5" in r.stdout
+    assert "Traceback" not in r.stderr and "EP Error" not in r.stderr and "[E:" not in r.stderr
+
+
+def test_compile_a_user_file_by_path_with_default_output_name(tmp_path):
+    (tmp_path / "mine.yaml").write_text("network: mine\ninput: [3, 16, 16]\nlayers: [conv(4, 3x3), relu, "
+                                        "globalavgpool, dense(2), softmax]\n")
+    r = cnnc("compile", "mine.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "mine.onnx").is_file()
+
+
+def test_run_with_an_input_file_uses_it(tmp_path):
+    cnnc("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path)
+    x = np.zeros((2, 1, 32, 32), np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = cnnc("run", "l.onnx", "--input", "x.npy", cwd=tmp_path)
+    assert r.returncode == 0 and "input [2, 1, 32, 32]" in r.stdout
+    np.save(tmp_path / "bad.npy", np.zeros((2, 3, 32, 32), np.float32))
+    r = cnnc("run", "l.onnx", "--input", "bad.npy", cwd=tmp_path)
+    assert r.returncode == 2 and "[2, 3, 32, 32]" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_asking_for_cuda_where_it_cannot_run_is_a_clear_user_error(tmp_path):
+    import onnxruntime as ort
+    cnnc("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path)
+    r = cnnc("run", "l.onnx", "--provider", "cuda", cwd=tmp_path)
+    session_ok = "CUDAExecutionProvider" in ort.get_available_providers() and r.returncode == 0
+    if not session_ok:  # no usable GPU here: one clear line, exit 2
+        assert r.returncode == 2 and "cuda" in r.stderr.lower() and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_architecture_name_suggests_the_closest():
+    r = cnnc("compile", "resnet51")
+    assert r.returncode == 2 and "did you mean `resnet50`" in r.stderr and "Traceback" not in r.stderr
