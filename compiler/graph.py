@@ -46,7 +46,9 @@ class _Inferer:
             out = spec.infer(attrs, shape)
             params = spec.params(attrs, shape, node.path)
         except OpError as e:
-            raise ShapeError(f"`{node.path}`: {e} (its input is {_fmt(shape)})", node.loc, node.trace) from None
+            what = "" if node.path.rsplit("/", 1)[-1].startswith(node.op) else f" ({node.op})"
+            raise ShapeError(f"`{node.path}`{what} on input {_fmt(shape)}: {e}",
+                             node.arg_locs.get(e.arg, node.loc), node.trace) from None
         if any(d < 1 for d in out):
             raise ShapeError(f"`{node.path}` ({node.op}) turns {_fmt(shape)} into {_fmt(out)}: a size "
                              f"reached zero", node.loc, node.trace)

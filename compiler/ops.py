@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from ..dsl.errors import did_you_mean
 from ..dsl.expr import Value, describe
 from .ir import Param, Shape
 
@@ -68,10 +69,6 @@ def _padding(v: Value) -> str | tuple[int, int, int, int]:
                      f"got {describe(v)}")
 
 
-def _optional(kind: Callable) -> Callable:
-    return lambda v: None if v == "none" else kind(v)
-
-
 KINDS: Mapping[str, Callable[[Value], Any]] = {
     "int": _int, "float": _float, "bool": _bool, "size": _pair, "kernel": _pair, "padding": _padding,
     "rate": lambda v: _check(0 <= _float(v) < 1, _float(v), "a rate in [0, 1)"),
@@ -95,7 +92,7 @@ class Arg:
 # ---- shape helpers ------------------------------------------------------------------------------
 def _spatial(shape: Shape, op: str) -> tuple[int, int, int]:
     if len(shape) != 3:
-        raise OpError(f"`{op}` needs a [channels, height, width] input, got {list(shape)}")
+        raise OpError(f"needs a [channels, height, width] input")
     return shape  # type: ignore[return-value]
 
 
@@ -114,8 +111,8 @@ def window(size: int, k: int, s: int, d: int, padding, axis: int, ceil_mode: boo
     before, after = (0, 0) if padding == "valid" else (padding[axis], padding[axis + 2])
     span = size + before + after - eff
     if span < 0:
-        raise OpError(f"the {'height' if axis == 0 else 'width'} window ({eff}) is larger than the "
-                      f"padded input ({size + before + after})")
+        raise OpError(f"the kernel's {'height' if axis == 0 else 'width'} ({eff}) is larger than the "
+                      f"padded input's ({size + before + after})", "kernel")
     out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= size + before:
         out -= 1
@@ -150,7 +147,11 @@ class Op:
             raise OpError(f"`{self.name}` takes at most {len(self.args)} positional arguments "
                           f"({', '.join(a.name for a in self.args)}); got {len(positional)}")
         raw = dict(zip((a.name for a in self.args), positional))
+        names = [a.name for a in self.args]
         for key, value in keywords.items():
+            if key not in names:
+                raise OpError(f"`{self.name}` has no argument `{key}`{did_you_mean(key, names)}; its "
+                              f"arguments are: {', '.join(names) or 'none'}", key)
             if key in raw:
                 raise OpError(f"`{self.name}` got `{key}` twice", key)
             raw[key] = value
@@ -161,12 +162,8 @@ class Op:
                     raise OpError(f"`{self.name}` needs `{arg.name}` ({arg.doc or arg.kind})")
                 out[arg.name] = arg.default
                 continue
-            value = raw[arg.name]
-            if value == "none" and arg.default is None:
-                out[arg.name] = None
-                continue
             try:
-                out[arg.name] = KINDS[arg.kind](value)
+                out[arg.name] = KINDS[arg.kind](raw[arg.name])
             except ValueError as e:
                 raise OpError(f"`{self.name}` argument `{arg.name}` must be {e}", arg.name) from None
         return out
@@ -179,7 +176,7 @@ def _he(name: str, shape: Shape, fan_in: int) -> Param:
 def _conv_prepare(a: Attrs, shape: Shape) -> Attrs:
     c = _spatial(shape, "conv")[0]
     if c % a["groups"] or a["filters"] % a["groups"]:
-        raise OpError(f"`conv` groups={a['groups']} must divide both the input channels ({c}) and "
+        raise OpError(f"groups={a['groups']} must divide both the input channels ({c}) and "
                       f"filters ({a['filters']})", "groups")
     out, pads = _windowed(a, shape, "conv", a["kernel"], a["dilation"])
     return {**a, "pads": pads}
@@ -221,8 +218,7 @@ def _pool_infer(a: Attrs, shape: Shape) -> Shape:
 
 def _flat(shape: Shape, op: str) -> int:
     if len(shape) != 1:
-        raise OpError(f"`{op}` needs a flat [features] input, got {list(shape)}; add `flatten` or "
-                      f"`globalavgpool` before it")
+        raise OpError("needs a flat [features] input; add `flatten` or `globalavgpool` before it")
     return shape[0]
 
 

@@ -9,7 +9,7 @@ keys. Paths join names with `/`: `mixed5/branch7x7/cbr_2/conv`. Parameters add `
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 from ..dsl import expr
@@ -30,6 +30,7 @@ class ROp:
     attrs: Attrs
     loc: Location
     trace: tuple[str, ...]
+    arg_locs: dict[str, Location] = field(default_factory=dict, compare=False)  # where each arg was written
 
 
 @dataclass(frozen=True)
@@ -180,15 +181,18 @@ class _Resolver:
         spec = OPS[node.item.call.name]
         given = {a.name for a in spec.args[:len(args)]} | set(kwargs)
         settings = {k: s for k, s in self.doc.defaults.get(spec.name, {}).items() if k not in given}
+        call = node.item.call
+        arg_locs = {k: s.loc for k, s in settings.items()}
+        arg_locs.update((a.name, node.loc.shifted(v.col)) for a, v in zip(spec.args, call.args))
+        arg_locs.update((key, node.loc.shifted(col)) for key, _v, col in call.kwargs)
         try:
             attrs = spec.bind(args, {**{k: s.value for k, s in settings.items()}, **kwargs})
         except OpError as e:
-            where = settings[e.arg].loc if e.arg in settings else self._arg_loc(node, e.arg)
-            raise self._error(str(e), where, scope) from None
+            raise self._error(str(e), arg_locs.get(e.arg, node.loc), scope) from None
         self.layers += 1
         if self.layers > MAX_LAYERS:
             raise self._error(f"the network expands to more than {MAX_LAYERS:,} layers", node.loc, scope)
-        return ROp(path, spec.name, attrs, node.loc, scope.trace)
+        return ROp(path, spec.name, attrs, node.loc, scope.trace, arg_locs)
 
     def block(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope) -> RNode:
         name = node.item.call.name

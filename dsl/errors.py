@@ -39,17 +39,13 @@ class CnncError(Exception):
         self.loc = loc
         self.trace = trace
 
-    def within(self, frame: str) -> CnncError:
-        """The same error with one more outer expansion frame (call site) recorded."""
-        err = type(self)(self.message, self.loc, (frame, *self.trace))
-        return err
-
     def __str__(self) -> str:
         head = f"{self.loc}: {self.kind}: {self.message}" if self.loc else f"{self.kind}: {self.message}"
         lines = [head]
         if self.loc and self.loc.text:
-            lines.append("    " + self.loc.text.rstrip("\n").expandtabs(1))
-            lines.append("    " + " " * max(self.loc.col - 1, 0) + "^")
+            text, col = _window(self.loc.text.rstrip("\n").expandtabs(1), self.loc.col - 1)
+            lines.append("    " + text)
+            lines.append("    " + " " * col + "^")
         if self.trace:
             lines.append("  expanded from:")
             lines.extend(f"    {frame}" for frame in self.trace)
@@ -101,6 +97,16 @@ class MultipleErrors(CnncError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+
+def _window(text: str, col: int, width: int = 100) -> tuple[str, int]:
+    """At most `width` characters of a long source line around `col`, and the caret's new column."""
+    if len(text) <= width:
+        return text, max(col, 0)
+    start = min(max(col - width // 2, 0), len(text) - width)
+    prefix = "..." if start else ""
+    return prefix + text[start:start + width] + ("..." if start + width < len(text) else ""), \
+        col - start + len(prefix)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

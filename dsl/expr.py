@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Mapping, Union
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Transformer, v_args
 
 from .errors import ExprError, Location, did_you_mean
 

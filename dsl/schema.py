@@ -6,7 +6,7 @@ by a function of the raw value, so a mistake is reported against the one kind it
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 from typing_extensions import TypeAliasType
 
@@ -119,5 +119,3 @@ Concat.model_rebuild()
 Add.model_rebuild()
 Named.model_rebuild()
 Network.model_rebuild()
-
-Kind = Literal["call", "sequence", "concat", "add", "expect", "named"]
