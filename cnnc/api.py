@@ -51,11 +51,22 @@ def build(net: str | os.PathLike | Document) -> Graph:
     return _build(load(net))
 
 
+MAX_MODEL_BYTES = (2 << 30) - (64 << 20)  # protobuf's 2 GiB limit, less room for the graph itself
+
+
 def compile(net: str | os.PathLike | Document, seed: int = 0) -> onnx.ModelProto:  # noqa: A001
     """The network as an ONNX model with seeded initial weights."""
     doc = load(net)
+    graph = _build(doc)
+    weight_bytes = 4 * sum(p.size for p in graph.params)
+    if weight_bytes > MAX_MODEL_BYTES:
+        largest = max(graph.layers, key=lambda layer: layer.param_count)
+        raise CnncError(f"`{doc.name}` has {weight_bytes // 4:,} parameters ({weight_bytes / 2**30:.2f} GiB "
+                        f"as float32; the largest layer, `{largest.name}`, has {largest.param_count:,}); a "
+                        f"single ONNX file holds at most 2 GiB, and cnnc does not yet write ONNX external "
+                        f"data", largest.loc)
     source_hash = hashlib.sha256(doc.source.text.encode()).hexdigest()
-    return to_onnx(_build(doc), seed, producer_version=__version__,
+    return to_onnx(graph, seed, producer_version=__version__,
                    metadata={"cnnc.version": __version__, "cnnc.network": doc.name,
                              "cnnc.source_sha256": source_hash, "cnnc.seed": str(seed)})
 

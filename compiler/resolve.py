@@ -69,6 +69,10 @@ def resolve(doc: Document) -> RSeq:
     return _Resolver(doc).seq(doc.layers, "", _Scope({}))
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
 
@@ -81,14 +85,20 @@ class _Resolver:
             self._check_defaults(op, settings)
 
     def _check_defaults(self, op: str, settings: dict[str, Setting]) -> None:
+        key_loc = self.doc.source.loc
         if op not in OPS:
-            loc = next(iter(settings.values())).loc if settings else None
-            raise ResolveError(f"`defaults` names `{op}`, which is not an op{did_you_mean(op, OPS)}", loc)
-        names = [a.name for a in OPS[op].args]
+            raise ResolveError(f"`defaults` names `{op}`, which is not an op{did_you_mean(op, OPS)}",
+                               key_loc(("defaults", op, "<key>")))
+        args = {a.name: a for a in OPS[op].args}
         for key, setting in settings.items():
-            if key not in names:
-                raise ResolveError(f"`{op}` has no argument `{key}`{did_you_mean(key, names)}; its "
-                                   f"arguments are: {', '.join(names) or 'none'}", setting.loc)
+            if key not in args:
+                raise ResolveError(f"`{op}` has no argument `{key}`{did_you_mean(key, args)}; its "
+                                   f"arguments are: {', '.join(args) or 'none'}",
+                                   key_loc(("defaults", op, key, "<key>")))
+            try:
+                KINDS[args[key].kind](setting.value)
+            except ValueError as e:
+                raise ResolveError(f"`defaults` for `{op}`: `{key}` must be {e}", setting.loc) from None
 
     # -- sequences and names --
     def seq(self, node: SeqNode, path: str, scope: _Scope) -> RSeq:
@@ -210,9 +220,10 @@ class _Resolver:
     def _bind(self, sig: expr.Signature, node: CallNode, args: list, kwargs: dict, scope: _Scope) -> dict:
         params = sig.params
         names = [p.name for p in params]
+        call = node.item.call
         if len(args) > len(params):
-            raise self._error(f"block `{sig.name}({', '.join(names)})` takes {len(params)} arguments, "
-                              f"got {len(args)}", node.loc, scope)
+            raise self._error(f"block `{sig.name}({', '.join(names)})` takes {_plural(len(params), 'argument')}, "
+                              f"got {len(args)}", node.loc.shifted(call.args[len(params)].col), scope)
         for key in kwargs:
             if key not in names:
                 raise self._error(f"block `{sig.name}` has no parameter `{key}`{did_you_mean(key, names)}",
@@ -244,7 +255,7 @@ class _Resolver:
             return KINDS[p.type](value)
         except ValueError as e:
             raise self._error(f"block `{block}` parameter `{p.name}` must be {e}",
-                              self._arg_loc(node, p.name), scope) from None
+                              self._arg_loc(node, p.name, block), scope) from None
 
     # -- helpers --
     def _eval(self, node: expr.Node, call: CallNode, scope: _Scope) -> expr.Value:
@@ -256,10 +267,16 @@ class _Resolver:
         except ExprError as e:
             raise ExprError(e.message, e.loc, scope.trace) from None
 
-    def _arg_loc(self, node: CallNode, arg: str | None) -> Location:
-        for key, _value, col in node.item.call.kwargs:
+    def _arg_loc(self, node: CallNode, arg: str | None, block: str | None = None) -> Location:
+        """Where argument `arg` of a call is written: its keyword, or its position for a block."""
+        call = node.item.call
+        for key, _value, col in call.kwargs:
             if key == arg:
                 return node.loc.shifted(col)
+        if block is not None:
+            names = [p.name for p in self.doc.blocks[block].signature.params]
+            if arg in names and names.index(arg) < len(call.args):
+                return node.loc.shifted(call.args[names.index(arg)].col)
         return node.loc
 
     def _error(self, message: str, loc: Location, scope: _Scope) -> CnncError:

@@ -115,7 +115,7 @@ def build(src: Source) -> Document:
         description=net.description,
         defaults={op: {key: builder.setting(value, ("defaults", op, key)) for key, value in attrs.items()}
                   for op, attrs in src.data.get("defaults", {}).items()},
-        blocks=dict(builder.block(key, ("blocks", key)) for key in src.data.get("blocks", {})),
+        blocks=builder.blocks(src.data.get("blocks", {})),
         layers=builder.sequence(src.data["layers"], ("layers",)),
         source=src,
     )
@@ -148,12 +148,30 @@ class _Builder:
                 self.errors.append(e)
         return Setting(value, loc)
 
-    def block(self, key: str, path: NodePath) -> tuple[str, BlockDef]:
+    def blocks(self, data: dict) -> dict[str, BlockDef]:
+        out: dict[str, BlockDef] = {}
+        for key in data:
+            block = self.block(key, ("blocks", key))
+            name = block.signature.name
+            if name in out:
+                self.errors.append(SchemaError(f"block `{name}` is defined twice (first at {out[name].loc})",
+                                               block.loc))
+            out.setdefault(name, block)
+        return out
+
+    def block(self, key: str, path: NodePath) -> BlockDef:
+        loc = self.src.loc(path + ("<key>",))
         sig = self.parse(key, "signature", path + ("<key>",))
         body = self.node(self.src.data["blocks"][key], path)
         if sig is None:
-            sig = expr.Signature(0, key, ())
-        return sig.name, BlockDef(sig, body, self.src.loc(path + ("<key>",)))
+            return BlockDef(expr.Signature(0, key, ()), body, loc)
+        seen: set[str] = set()
+        for param in sig.params:
+            if param.name in seen:
+                self.errors.append(SchemaError(f"block `{sig.name}` declares parameter `{param.name}` twice",
+                                               loc.shifted(param.col)))
+            seen.add(param.name)
+        return BlockDef(sig, body, loc)
 
     def sequence(self, items: list, path: NodePath) -> SeqNode:
         return SeqNode(tuple(self.node(v, path + (i,)) for i, v in enumerate(items)), self.src.loc(path))
@@ -185,14 +203,14 @@ _NOTHING = expr.Item(0, expr.Call(0, "identity", (), (), False), None)  # stands
 # ---- schema errors ------------------------------------------------------------------------------
 def _schema_errors(error: ValidationError, src: Source) -> CnncError:
     found: list[CnncError] = []
-    seen: set[tuple] = set()
+    seen: set[NodePath] = set()
     for e in error.errors():
         path = _yaml_path(e["loc"], src)
         message = _message(e, path, src)
-        key = (path, message)
-        if key not in seen:
-            seen.add(key)
-            loc = src.positions.get(path + ("<key>",)) if e["type"] == "extra_forbidden" else None
+        if path not in seen:  # a union's members each complain; the first says enough
+            seen.add(path)
+            at_key = e["type"] == "extra_forbidden" or (e["loc"] and e["loc"][-1] == "[key]")
+            loc = src.positions.get(path + ("<key>",)) if at_key else None
             found.append(SchemaError(message, loc or src.loc(path)))
     return found[0] if len(found) == 1 else MultipleErrors(found)
 
@@ -201,7 +219,10 @@ def _yaml_path(loc: tuple, src: Source) -> NodePath:
     """Pydantic's error location, less its union tags, as a path into the YAML data."""
     path: tuple = ()
     data = src.data
-    for element in loc:
+    for i, element in enumerate(loc):
+        following = loc[i + 1] if i + 1 < len(loc) else None
+        if isinstance(data, dict) and _is_tag(str(element)) and following in data:
+            continue  # a union tag that happens to equal a key; the real key comes next
         if isinstance(data, dict) and element in data:
             path, data = path + (element,), data[element]
         elif isinstance(data, list) and isinstance(element, int) and element < len(data):
@@ -232,6 +253,8 @@ def _message(e: dict, path: NodePath, src: Source) -> str:
         return f"missing key `{path[-1] if path else e['loc'][-1]}`"
     got = e.get("input")
     shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+    if e["type"] == "value_error":
+        e = {**e, "msg": e["msg"].removeprefix("Value error, ")}
     return f"{where}: {e['msg'][0].lower() + e['msg'][1:]} (got {shown})" if where else \
         f"{e['msg']} (got {shown})"
 

@@ -7,21 +7,28 @@ the CLI prints: what is wrong, where, and a caret under the spot.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 
 @dataclass(frozen=True)
 class Location:
-    """A 1-based line and column in a source file; `text` is that line of the file."""
+    """A 1-based line and column in a source file; `text` is that line of the file.
+
+    The location of a YAML string value may carry `chars`: the location of each character of the value,
+    for values that span lines or contain escapes, where "offset into the value" is not "column + offset".
+    """
 
     file: str
     line: int
     col: int
     text: str = ""
+    chars: tuple[Location, ...] | None = field(default=None, repr=False, compare=False)
 
     def shifted(self, offset: int) -> Location:
-        """The location `offset` characters further along the same line."""
+        """The location of the character `offset` places into the value that starts here."""
+        if self.chars:
+            return self.chars[min(max(offset, 0), len(self.chars) - 1)]
         return replace(self, col=self.col + offset)
 
     def __str__(self) -> str:

@@ -84,7 +84,7 @@ class Signature(Node):
 
 # ---- parsing ------------------------------------------------------------------------------------
 def _col(meta_or_token) -> int:
-    return getattr(meta_or_token, "column", 1) - 1
+    return getattr(meta_or_token, "start_pos", 0) or 0  # offset into the text (it may span lines)
 
 
 @v_args(meta=True)
@@ -171,7 +171,7 @@ def _parse_cached(text: str, start: str) -> Node | tuple[int, str]:
     try:
         return _ToNodes().transform(_parser().parse(text, start=start))
     except lark.exceptions.UnexpectedInput as e:
-        return (max(getattr(e, "column", 1) - 1, 0), _describe(e, text))
+        return (_error_offset(e, text), _describe(e, text))
 
 
 def parse(text: str, start: str, loc: Location) -> Node:
@@ -181,6 +181,15 @@ def parse(text: str, start: str, loc: Location) -> Node:
         col, why = result
         raise ExprError(f"cannot read `{text}` as {_WHAT[start]}: {why}", loc.shifted(col))
     return result
+
+
+def _error_offset(e: lark.exceptions.UnexpectedInput, text: str) -> int:
+    token = getattr(e, "token", None)
+    if isinstance(e, lark.exceptions.UnexpectedEOF) or (token is not None and token.type == "$END"):
+        return len(text.rstrip())  # just past the last character: where the missing part belongs
+    if token is not None and getattr(token, "start_pos", None) is not None:
+        return token.start_pos
+    return getattr(e, "pos_in_stream", 0) or 0
 
 
 def _describe(e: lark.exceptions.UnexpectedInput, text: str) -> str:

@@ -75,8 +75,9 @@ def loads(raw: bytes | str, name: str = "<string>") -> Source:
         _scan(text, at)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        problem = e.problem or e.context or "malformed YAML"
+        mark, problem = e.problem_mark or e.context_mark, e.problem or e.context or "malformed YAML"
+        if e.context_mark and (mark is None or mark.index >= len(text.rstrip())):
+            mark, problem = e.context_mark, f"{e.context}, never closed: {problem}"
         raise SourceError(f"{problem} (YAML)", at(mark) if mark else None) from None
     except yaml.YAMLError as e:
         raise SourceError(f"malformed YAML: {e}") from None
@@ -94,9 +95,12 @@ def _decode(raw: bytes, name: str) -> str:
     except UnicodeDecodeError as e:
         before = raw[:e.start]
         line = before.count(b"\n") + 1
-        col = e.start - (before.rfind(b"\n") + 1) + 1
+        start = before.rfind(b"\n") + 1
+        col = len(raw[start:e.start].decode("utf-8", "replace")) + 1
+        end = raw.find(b"\n", e.start)
+        text = raw[start:end if end >= 0 else len(raw)].decode("utf-8", "replace")
         raise SourceError(f"`{name}` is not UTF-8 text: byte 0x{raw[e.start]:02x} at offset {e.start}",
-                          Location(name, line, col, "")) from None
+                          Location(name, line, col, text)) from None
 
 
 def _scan(text: str, at) -> None:
@@ -141,9 +145,7 @@ class _Converter:
         if self.budget < 0:
             raise SourceError(f"the document expands to more than {MAX_NODES:,} nodes (aliases?)",
                               self.at(node.start_mark))
-        loc = self.at(node.start_mark)
-        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
-            loc = loc.shifted(1)  # point inside the quotes, where the expression starts
+        loc = self._value_loc(node) if isinstance(node, yaml.ScalarNode) else self.at(node.start_mark)
         self.positions.setdefault(path, loc)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -151,7 +153,7 @@ class _Converter:
             children = self._rejoin_items(node.value) if node.flow_style else node.value
             return [self.convert(v, path + (i,)) for i, v in enumerate(children)]
         if node.tag not in _SCALARS:
-            raise SourceError(f"YAML tag `{node.tag}` is not allowed", loc)
+            raise SourceError(f"YAML tag `{node.tag}` is not allowed", self.at(node.start_mark))
         return _LOADER.yaml_constructors[node.tag](_LOADER, node)
 
     def _mapping(self, node: yaml.MappingNode, path: NodePath) -> dict:
@@ -166,6 +168,48 @@ class _Converter:
             self.positions[path + (key, "<key>")] = self.at(key_node.start_mark)
             out[key] = self.convert(value_node, path + (key,))
         return out
+
+    def _value_loc(self, node: yaml.ScalarNode) -> Location:
+        """Where a scalar's value starts (after any anchor, tag and quote), with per-character
+        locations when the value is not a verbatim slice of its line (line folding, escapes)."""
+        text, i = self.text, node.start_mark.index
+        while i < len(text) and text[i] in "&!":  # `&anchor` and `!!tag` before the value
+            while i < len(text) and not text[i].isspace():
+                i += 1
+            while i < len(text) and text[i] in " \t":
+                i += 1
+        if node.style in ("'", '"') and i < len(text) and text[i] == node.style:
+            i += 1
+        value = node.value if isinstance(node.value, str) else ""
+        loc = self._loc_at(i)
+        raw = text[i:node.end_mark.index]
+        if "\n" not in raw and (text[i:i + len(value)] == value or "\\" not in raw):
+            return loc
+        chars: list[Location] = []
+        j, end = i, node.end_mark.index
+        for ch in value:  # align value characters with source characters, past folds and escapes
+            while j < end:
+                c = text[j]
+                if node.style == '"' and c == "\\":
+                    if text[j + 1:j + 2] in ("\n", "\r"):  # an escaped line break yields nothing
+                        j += 2
+                        continue
+                    chars.append(self._loc_at(j))
+                    j += {"x": 4, "u": 6, "U": 10}.get(text[j + 1:j + 2], 2)
+                    break
+                if c == ch or (ch == " " and c in "\r\n"):
+                    chars.append(self._loc_at(j))
+                    j += 1
+                    break
+                j += 1
+            else:
+                chars.append(self._loc_at(max(end - 1, i)))
+        return Location(loc.file, loc.line, loc.col, loc.text, tuple(chars) or None)
+
+    def _loc_at(self, index: int) -> Location:
+        line = self.text.count("\n", 0, index)
+        col = index - (self.text.rfind("\n", 0, index) + 1)
+        return self.at(yaml.Mark("", index, line, col, None, None))
 
     def _rejoin_items(self, nodes: list) -> list:
         out: list = []
