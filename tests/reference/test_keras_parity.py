@@ -1,0 +1,129 @@
+"""Numerics against the reference implementations themselves: Keras applications (VGG16, ResNet50,
+InceptionV3), built with random weights, their weights mapped onto cnnc's parameter names, the same
+input run through both. Needs Keras 3 and a backend (`pip install '.[reference]'`, which uses PyTorch):
+without them these tests are skipped; run them by hand after touching lowering or padding semantics.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras", reason="Keras is not installed: pip install '.[reference]'")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' own numpy-2 warnings
+
+import cnnc  # noqa: E402
+from cnnc.architectures import path as shipped  # noqa: E402
+from cnnc.compiler.weights import initial  # noqa: E402
+from cnnc.dsl.document import load_text  # noqa: E402
+
+
+def logits_graph(name: str):
+    """The shipped network without its final softmax, so logits are compared, not saturated probabilities."""
+    text = shipped(name).read_text().replace("[dense(1000), softmax]", "dense(1000)")
+    return cnnc.build(load_text(text, f"{name}.yaml"))
+
+
+def randomise(model, rng) -> None:
+    """Random weights everywhere, BN statistics included (Keras initialises them to 0 and 1)."""
+    for layer in model.layers:
+        values = []
+        for w in layer.weights:
+            shape = tuple(w.shape)
+            if "moving_variance" in w.path:
+                values.append(rng.uniform(0.5, 1.5, shape))
+            elif "gamma" in w.path:
+                values.append(rng.uniform(0.8, 1.2, shape))
+            elif "beta" in w.path or "moving_mean" in w.path or "bias" in w.path:
+                values.append(rng.normal(0, 0.1, shape))
+            else:
+                fan_in = int(np.prod(shape[:-1]))
+                values.append(rng.normal(0, np.sqrt(2 / fan_in), shape))
+        if values:
+            layer.set_weights([v.astype(np.float32) for v in values])
+
+
+def creation_order(model) -> list:
+    """Weighted layers in the order the application code created them (auto names end in _N)."""
+    def key(layer):
+        m = re.search(r"_(\d+)$", layer.name)
+        return (re.sub(r"_\d+$", "", layer.name), int(m.group(1)) if m else 0)
+    weighted = [layer for layer in model.layers if layer.weights]
+    convs = sorted((l for l in weighted if "conv" in l.name), key=lambda l: key(l)[1])
+    bns = sorted((l for l in weighted if "batch_normalization" in l.name), key=lambda l: key(l)[1])
+    dense = [l for l in weighted if l not in convs and l not in bns]
+    return [layer for pair in zip(convs, bns) for layer in pair] + dense
+
+
+def convert(kind: str, weights: list[np.ndarray], flatten_from: tuple | None = None) -> list[np.ndarray]:
+    """Keras tensors -> cnnc's layout, in cnnc's parameter order."""
+    if kind == "conv":
+        return [weights[0].transpose(3, 2, 0, 1), *weights[1:]]
+    if kind == "dense":
+        w = weights[0]
+        if flatten_from is not None:  # Keras flattens H, W, C; cnnc flattens C, H, W
+            h, wd, c = flatten_from
+            w = w.reshape(h, wd, c, -1).transpose(2, 0, 1, 3).reshape(h * wd * c, -1)
+        return [w.T, *weights[1:]]
+    return weights  # batchnorm: [gamma,] beta, moving_mean, moving_variance
+
+
+def compare(graph, keras_layers, model, rng, flattened: dict | None = None, batch=2):
+    """Map weights layer by layer, run both, return max |difference| / max |logit|.
+    `flattened`: cnnc dense layers whose input Keras flattened channel-last, with its (H, W, C)."""
+    ours = [layer for layer in graph.layers if layer.params]
+    assert len(ours) == len(keras_layers)
+    values = {}
+    for layer, klayer in zip(ours, keras_layers):
+        weights = [np.asarray(w) for w in klayer.get_weights()]
+        converted = convert(layer.op, weights, (flattened or {}).get(layer.name))
+        assert [p.shape for p in layer.params] == [v.shape for v in converted], (layer.name, klayer.name)
+        values.update((p.name, v.astype(np.float32)) for p, v in zip(layer.params, converted))
+    model_onnx = cnnc.compiler.to_onnx(graph, weights=[(p, values[p.name]) for p in graph.params])
+    x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
+    expected = np.asarray(model.predict(x.transpose(0, 2, 3, 1), verbose=0))
+    got = cnnc.Session(model_onnx.SerializeToString(), "cpu").run(x)
+    scale = np.abs(expected).max()
+    assert scale > 1e-3
+    np.testing.assert_allclose(got, expected, atol=2e-4 * scale, rtol=0)
+    return float(np.abs(got - expected).max() / scale)
+
+
+def test_resnet50_matches_keras():
+    rng = np.random.default_rng(0)
+    model = keras.applications.ResNet50(weights=None, classifier_activation=None)
+    randomise(model, rng)
+    graph = logits_graph("resnet50")
+    by_name = {layer.name: layer for layer in model.layers}
+
+    def keras_name(ours: str) -> str:  # e.g. conv3/identity_block_2/add/residual/cbr_1/conv
+        fixed = {"conv1/conv": "conv1_conv", "conv1/batchnorm": "conv1_bn", "predictions": "predictions"}
+        if ours in fixed:
+            return fixed[ours]
+        stage, block, _add, branch, inner, *_ = ours.split("/")
+        b = 1 if block == "conv_block" else int(block.rsplit("_", 1)[1]) + 1
+        part = 0 if branch == "shortcut" else {"cbr_1": 1, "cbr_2": 2}.get(inner, 3)
+        return f"{stage}_block{b}_{part}_{'conv' if ours.endswith('conv') else 'bn'}"
+
+    layers = [by_name[keras_name(layer.name)] for layer in graph.layers if layer.params]
+    print("resnet50 max |diff| / max |logit|:", compare(graph, layers, model, rng))
+
+
+def test_inception_v3_matches_keras():
+    rng = np.random.default_rng(1)
+    model = keras.applications.InceptionV3(weights=None, classifier_activation=None)
+    randomise(model, rng)
+    print("inception_v3 max |diff| / max |logit|:",
+          compare(logits_graph("inception_v3"), creation_order(model), model, rng))
+
+
+def test_vgg16_matches_keras():
+    rng = np.random.default_rng(2)
+    model = keras.applications.VGG16(weights=None, classifier_activation=None)
+    randomise(model, rng)
+    layers = [layer for layer in model.layers if layer.weights]
+    print("vgg16 max |diff| / max |logit|:",
+          compare(logits_graph("vgg16"), layers, model, rng, {"fc1/dense": (7, 7, 512)}, batch=1))
