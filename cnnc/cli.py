@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,12 @@ from . import __version__
 USER_ERROR, INTERNAL_ERROR = 2, 1
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt  # unwinds through `finally`, so no temporary file is left behind
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupted)
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

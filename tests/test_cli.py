@@ -90,3 +90,19 @@ def test_asking_for_cuda_where_it_cannot_run_is_a_clear_user_error(tmp_path):
 def test_unknown_architecture_name_suggests_the_closest():
     r = cnnc("compile", "resnet51")
     assert r.returncode == 2 and "did you mean `resnet50`" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_interrupted_compile_leaves_the_old_output_and_no_temporary_file(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "vgg.onnx"
+    out.write_bytes(b"previous model")
+    proc = subprocess.Popen([sys.executable, "-m", "cnnc", "compile", "vgg16", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2.0)  # VGG-16's 553 MB of weights take longer than this to generate and write
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out.read_bytes() == b"previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vgg.onnx"]
