@@ -73,6 +73,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _once(node: CallNode) -> CallNode:
+    """The call without its repeat count."""
+    return CallNode(expr.Item(node.item.col, node.item.call, None), node.text, node.loc)
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
 
@@ -81,6 +86,9 @@ class _Resolver:
     def __init__(self, doc: Document):
         self.doc = doc
         self.layers = 0
+        for name, block in doc.blocks.items():
+            if name in OPS:
+                raise ResolveError(f"block `{name}` has the name of an op; choose another name", block.loc)
         for op, settings in doc.defaults.items():
             self._check_defaults(op, settings)
 
@@ -119,7 +127,7 @@ class _Resolver:
         """The items of a sequence with their base names; repeats unrolled, nested lists spliced."""
         for item in node.items:
             if isinstance(item, CallNode):
-                one = CallNode(expr.Item(item.item.col, item.item.call, None), item.text, item.loc)
+                one = _once(item)
                 yield from ((item.item.call.name, one) for _ in range(self._repeat(item, scope)))
             elif isinstance(item, SeqNode):
                 yield from self._expand(item, scope)
@@ -163,7 +171,7 @@ class _Resolver:
             copies = 1
             if isinstance(inner, CallNode) and inner.item.repeat is not None:
                 copies = self._repeat(inner, scope)  # `tower x 32` in a branch list: 32 branches
-                inner = CallNode(expr.Item(inner.item.col, inner.item.call, None), inner.text, inner.loc)
+                inner = _once(inner)
             branches.extend((f"branch{len(branches) + 1}", inner) for _ in range(copies))
         if not branches:
             raise self._error(f"`{node.op}` needs at least one branch", node.loc, scope)

@@ -561,3 +561,9 @@ def test_bad_command_line_exits_2_without_a_traceback(tmp_path, argv):
     assert "Traceback" not in r.stderr + r.stdout
     assert (r.stderr or r.stdout).strip()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_block_may_not_take_the_name_of_an_op():
+    with pytest.raises(errors.ResolveError, match="block `relu` has the name of an op") as info:
+        _compile(net("blocks:\n  relu(x): [conv(x, 1x1)]\nlayers:\n  - relu(2)\n"))
+    assert str(info.value.loc) == "net.yaml:4:3"
