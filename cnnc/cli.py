@@ -160,6 +160,10 @@ def cmd_run(args) -> int:
     elapsed = time.perf_counter() - start
     note = f" ({session.reason})" if session.provider == "cpu" and args.provider == "auto" and session.reason else ""
     print(f"provider: {session.provider}{note}")
+    meta = session.metadata
+    if "cnnc.seed" in meta:
+        print(f"model: {meta.get('cnnc.network', '?')}, random untrained weights, seed {meta['cnnc.seed']} "
+              f"(the classes below are not predictions)")
     print(f"input {list(x.shape)} -> output {list(y.shape)} in {elapsed * 1000:.1f} ms")
     if y.ndim == 2 and y.shape[1] >= 2:
         top = np.argsort(-y[0])[:5]

@@ -78,6 +78,11 @@ class Session:
         return None
 
     @property
+    def metadata(self) -> dict[str, str]:
+        """The model's metadata properties (cnnc records its version, the network and the seed)."""
+        return dict(self._session.get_modelmeta().custom_metadata_map)
+
+    @property
     def input_shape(self) -> list:
         return list(self.input.shape)
 

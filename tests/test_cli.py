@@ -106,3 +106,9 @@ def test_an_interrupted_compile_leaves_the_old_output_and_no_temporary_file(tmp_
     assert proc.returncode == 130, err
     assert out.read_bytes() == b"previous model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vgg.onnx"]
+
+
+def test_run_says_the_weights_are_untrained_for_a_cnnc_model():
+    r = cnnc("run", "lenet5")
+    assert r.returncode == 0, r.stderr
+    assert "model: lenet5, random untrained weights, seed 0" in r.stdout
