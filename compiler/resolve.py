@@ -20,6 +20,7 @@ from .ops import KINDS, OPS, Attrs, OpError
 
 MAX_REPEAT = 10_000
 MAX_LAYERS = 100_000
+MAX_CALLS = 100_000  # expanded calls of any kind, so that empty blocks cannot expand forever
 MAX_DEPTH = 64
 
 
@@ -86,6 +87,7 @@ class _Resolver:
     def __init__(self, doc: Document):
         self.doc = doc
         self.layers = 0
+        self.calls = 0
         for name, block in doc.blocks.items():
             if name in OPS:
                 raise ResolveError(f"block `{name}` has the name of an op; choose another name", block.loc)
@@ -179,6 +181,9 @@ class _Resolver:
         return RMerge(path or node.op, node.op, resolved, node.loc, scope.trace)
 
     def call(self, node: CallNode, path: str, scope: _Scope) -> RNode:
+        self.calls += 1
+        if self.calls > MAX_CALLS:
+            raise self._error(f"the network expands to more than {MAX_CALLS:,} calls", node.loc, scope)
         call = node.item.call
         args = [self._eval(a, node, scope) for a in call.args]
         kwargs = {}

@@ -567,3 +567,13 @@ def test_a_block_may_not_take_the_name_of_an_op():
     with pytest.raises(errors.ResolveError, match="block `relu` has the name of an op") as info:
         _compile(net("blocks:\n  relu(x): [conv(x, 1x1)]\nlayers:\n  - relu(2)\n"))
     assert str(info.value.loc) == "net.yaml:4:3"
+
+
+def test_an_expansion_bomb_of_empty_blocks_is_refused_quickly():
+    import time
+
+    text = net("blocks:\n  e: []\n  a: [e x 10000]\n  b: [a x 10000]\nlayers:\n  - b x 10000\n")
+    start = time.perf_counter()
+    with pytest.raises(errors.ResolveError, match="more than 100,000 calls"):
+        _compile(text)
+    assert time.perf_counter() - start < 5  # bounded work, not 10^12 expansions
