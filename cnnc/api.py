@@ -22,8 +22,6 @@ from .dsl.errors import CnncError, SourceError, did_you_mean
 if TYPE_CHECKING:
     import onnx
 
-Net = "str | os.PathLike | Document"
-
 
 def locate(net: str | os.PathLike) -> tuple[Path, str]:
     """The file a NET argument means (a path, or a shipped name) and how to show it in messages."""

@@ -206,12 +206,11 @@ def _schema_errors(error: ValidationError, src: Source) -> CnncError:
     seen: set[NodePath] = set()
     for e in error.errors():
         path = _yaml_path(e["loc"], src)
-        message = _message(e, path, src)
         if path not in seen:  # a union's members each complain; the first says enough
             seen.add(path)
             at_key = e["type"] == "extra_forbidden" or (e["loc"] and e["loc"][-1] == "[key]")
             loc = src.positions.get(path + ("<key>",)) if at_key else None
-            found.append(SchemaError(message, loc or src.loc(path)))
+            found.append(SchemaError(_message(e, path), loc or src.loc(path)))
     return found[0] if len(found) == 1 else MultipleErrors(found)
 
 
@@ -234,20 +233,17 @@ def _yaml_path(loc: tuple, src: Source) -> NodePath:
 
 
 def _is_tag(element: str) -> bool:
-    return element in ("call", "sequence", "concat", "add", "expect", "named", "list", "mapping") or \
-        "[" in element
+    return element in schema.TAGS or "[" in element  # "[" : pydantic's names for unions and keys
 
 
-_FIELDS = {
-    "Network": list(schema.Network.model_fields),
-}
+_TOP_LEVEL_KEYS = list(schema.Network.model_fields)
 
 
-def _message(e: dict, path: NodePath, src: Source) -> str:
+def _message(e: dict, path: NodePath) -> str:
     where = _dotted(path)
     if e["type"] == "extra_forbidden":
         key = path[-1] if path else "?"
-        allowed = _FIELDS["Network"] if len(path) == 1 else list(schema.RESERVED)
+        allowed = _TOP_LEVEL_KEYS if len(path) == 1 else list(schema.RESERVED)
         return f"unknown key `{key}`{did_you_mean(str(key), allowed)}; expected one of: {', '.join(allowed)}"
     if e["type"] == "missing":
         return f"missing key `{path[-1] if path else e['loc'][-1]}`"

@@ -17,6 +17,7 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$
 Scalar = Union[bool, int, float, str]
 MERGES = ("concat", "add")
 RESERVED = (*MERGES, "expect")
+TAGS = ("call", "sequence", *RESERVED, "named", "list", "mapping")  # the union tags used below
 
 
 class _Strict(BaseModel):
