@@ -71,9 +71,9 @@ def loads(raw: bytes | str, name: str = "<string>") -> Source:
         return Location(name, mark.line + 1, mark.column + 1,
                         lines[mark.line] if mark.line < len(lines) else "")
 
+    loader = _GuardedLoader(text, at)
     try:
-        _scan(text, at)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
         mark, problem = e.problem_mark or e.context_mark, e.problem or e.context or "malformed YAML"
         if e.context_mark and (mark is None or mark.index >= len(text.rstrip())):
@@ -81,6 +81,8 @@ def loads(raw: bytes | str, name: str = "<string>") -> Source:
         raise SourceError(f"{problem} (YAML)", at(mark) if mark else None) from None
     except yaml.YAMLError as e:
         raise SourceError(f"malformed YAML: {e}") from None
+    finally:
+        loader.dispose()
     if root is None:
         raise SourceError(f"`{name}` is empty; a network file is a mapping with `network`, `input` "
                           f"and `layers`", Location(name, 1, 1, ""))
@@ -103,24 +105,34 @@ def _decode(raw: bytes, name: str) -> str:
                           Location(name, line, col, text)) from None
 
 
-def _scan(text: str, at) -> None:
-    """Refuse deep nesting and alias bombs from the event stream, before anything is built."""
-    depth = aliases = events = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        events += 1
-        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", at(event.start_mark))
-        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-            depth -= 1
-        elif isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            if aliases > MAX_ALIASES:
+class _GuardedLoader(yaml.SafeLoader):
+    """PyYAML's safe composer, refusing deep nesting, alias bombs and huge documents as it goes,
+    before each step down (composing is recursive, so a check afterwards would come too late)."""
+
+    def __init__(self, text: str, at):
+        super().__init__(text)
+        self.at = at
+        self.depth = self.aliases = self.nodes = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise SourceError(f"more than {MAX_NODES:,} YAML nodes", self.at(event.start_mark))
+        if isinstance(event, yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
                 raise SourceError(f"more than {MAX_ALIASES} YAML aliases (`*name`); write the values out "
-                                  f"or use a block", at(event.start_mark))
-        if events > MAX_NODES:
-            raise SourceError(f"more than {MAX_NODES:,} YAML nodes", at(event.start_mark))
+                                  f"or use a block", self.at(event.start_mark))
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if self.depth >= MAX_DEPTH:
+                raise SourceError(f"nesting deeper than {MAX_DEPTH} levels", self.at(event.start_mark))
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+        return super().compose_node(parent, index)
 
 
 _SCALARS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
