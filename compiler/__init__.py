@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     import onnx
 
 
-def build(doc: Document) -> Graph:
-    """Expand, evaluate and shape-check a document."""
-    return infer(doc.name, doc.input, resolve(doc))
+def build(doc: Document, aux: bool = False) -> Graph:
+    """Expand, evaluate and shape-check a document (with its train-only heads when `aux`)."""
+    return infer(doc.name, doc.input, resolve(doc), aux)
 
 
 def to_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.ndarray]] | None = None,

@@ -7,16 +7,20 @@ from __future__ import annotations
 from ..dsl.errors import ShapeError
 from .ir import Graph, Layer, Shape
 from .ops import OPS, OpError
-from .resolve import RExpect, RMerge, RNode, ROp, RSeq
+from .resolve import RAux, RExpect, RMerge, RNode, ROp, RSeq
 
 PASSTHROUGH = frozenset({"dropout", "identity"})  # no tensor of their own: output is the input
 
 
-def infer(name: str, input_shape: Shape, tree: RSeq) -> Graph:
-    """Walk the resolved tree from the input, producing the flat, ordered layer list."""
-    inferer = _Inferer()
+def infer(name: str, input_shape: Shape, tree: RSeq, aux: bool = False) -> Graph:
+    """Walk the resolved tree from the input, producing the flat, ordered layer list.
+
+    Train-only heads (`aux:`) are left out unless `aux` is true; then each becomes an extra output.
+    """
+    inferer = _Inferer(aux)
     out, shape = inferer.node(tree, "input", tuple(input_shape))
-    return Graph(name, tuple(input_shape), tuple(inferer.layers), out, shape)
+    return Graph(name, tuple(input_shape), tuple(inferer.layers), out, shape, tuple(inferer.aux),
+                 tuple(inferer.heads))
 
 
 def _fmt(shape: Shape) -> str:
@@ -24,9 +28,12 @@ def _fmt(shape: Shape) -> str:
 
 
 class _Inferer:
-    def __init__(self):
+    def __init__(self, aux: bool):
         self.layers: list[Layer] = []
-        self.names: set[str] = {"input"}
+        self.names: set[str] = {"input", "output"}
+        self.keep_aux = aux
+        self.aux: list[tuple[str, str, Shape]] = []
+        self.heads: list[str] = []
 
     def node(self, node: RNode, x: str, shape: Shape) -> tuple[str, Shape]:
         if isinstance(node, RSeq):
@@ -37,7 +44,17 @@ class _Inferer:
             return self.op(node, x, shape)
         if isinstance(node, RMerge):
             return self.merge(node, x, shape)
+        if isinstance(node, RAux):
+            return self.head(node, x, shape)
         return self.expect(node, x, shape)
+
+    def head(self, node: RAux, x: str, shape: Shape) -> tuple[str, Shape]:
+        self._claim(node.path, node)
+        self.heads.append(node.path)
+        if self.keep_aux:
+            out, out_shape = self.node(node.node, x, shape)
+            self.aux.append((node.path, out, out_shape))
+        return x, shape
 
     def op(self, node: ROp, x: str, shape: Shape) -> tuple[str, Shape]:
         spec = OPS[node.op]

@@ -11,18 +11,24 @@ from typing import Any, Literal
 from ..dsl.errors import Location
 
 Shape = tuple[int, ...]
-Init = Literal["he_normal", "zeros", "ones"]
+Init = Literal["he_normal", "zeros", "ones", "sign"]  # sign: fixed random +-1 (constants)
 
 
 @dataclass(frozen=True)
 class Param:
-    """One learned (or running-statistics) tensor; `name` is `layer/path.weight` style."""
+    """One named tensor of the network; `name` is `layer/path.weight` style.
+
+    Learned tensors are trainable; running statistics are not. A `constant` (LeNet's RBF prototypes)
+    is fixed by the architecture: it is named, initialised and loadable like the others, but it is no
+    parameter and is not counted.
+    """
 
     name: str
     shape: Shape
     trainable: bool
     init: Init
     fan_in: int = 1
+    constant: bool = False
 
     @property
     def size(self) -> int:
@@ -48,7 +54,7 @@ class Layer:
 
     @property
     def param_count(self) -> int:
-        return sum(p.size for p in self.params)
+        return sum(p.size for p in self.params if not p.constant)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class Graph:
     layers: tuple[Layer, ...]
     output: str
     output_shape: Shape
+    aux: tuple[tuple[str, str, Shape], ...] = ()  # train-only heads kept: (output name, tensor, shape)
+    aux_heads: tuple[str, ...] = ()  # every train-only head of the network, kept or not
 
     @property
     def params(self) -> list[Param]:
@@ -65,8 +73,8 @@ class Graph:
 
     def counts(self) -> dict[str, int]:
         """Parameter counts as Keras reports them: total, trainable, non-trainable."""
-        trainable = sum(p.size for p in self.params if p.trainable)
-        frozen = sum(p.size for p in self.params if not p.trainable)
+        trainable = sum(p.size for p in self.params if p.trainable and not p.constant)
+        frozen = sum(p.size for p in self.params if not p.trainable and not p.constant)
         return {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
 
     @property

@@ -47,9 +47,106 @@ def _node(layer: Layer, ctx: _Ctx, op_type: str, inputs: list[str], **attrs) -> 
 
 def _conv(layer: Layer, ctx: _Ctx) -> list[onnx.NodeProto]:
     a = layer.attrs
+    if a.get("connections") is not None:
+        return _connected_conv(layer, ctx)
     inputs = [ctx.t(layer.inputs[0])] + [p.name for p in layer.params]
     return [_node(layer, ctx, "Conv", inputs, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
                   pads=list(a["pads"]), dilations=list(a["dilation"]), group=a["groups"])]
+
+
+def _connected_conv(layer: Layer, ctx: _Ctx) -> list[onnx.NodeProto]:
+    """A conv with a connection table, as one grouped conv per row length: rows of k inputs gather
+    their input maps side by side and take their kernels from the packed weight; a final gather puts
+    the output maps back in table order when grouping reordered them."""
+    a, name = layer.attrs, layer.name
+    table = a["connections"]
+    weight, bias = layer.params[0].name, (layer.params[1].name if len(layer.params) > 1 else None)
+    kh, kw = a["kernel"]
+    starts = np.cumsum([0, *(len(row) for row in table)])
+    nodes, parts, order = [], [], []
+    for k in sorted({len(row) for row in table}):
+        rows = [j for j, row in enumerate(table) if len(row) == k]
+        tag = f"{name}/fan_in{k}"
+        maps = ctx.constant(f"{tag}/maps", np.array([i for j in rows for i in table[j]], np.int64))
+        links = ctx.constant(f"{tag}/links", np.array([i for j in rows for i in range(starts[j], starts[j + 1])], np.int64))
+        shape = ctx.constant(f"{tag}/shape", np.array([len(rows), k, kh, kw], np.int64))
+        inputs = [f"{tag}/input", f"{tag}/weight"]
+        nodes += [helper.make_node("Gather", [ctx.t(layer.inputs[0]), maps], [inputs[0]], name=f"{tag}/gather", axis=1),
+                  helper.make_node("Gather", [weight, links], [f"{tag}/kernels"], name=f"{tag}/kernels", axis=0),
+                  helper.make_node("Reshape", [f"{tag}/kernels", shape], [inputs[1]], name=f"{tag}/reshape")]
+        if bias is not None:
+            index = ctx.constant(f"{tag}/rows", np.array(rows, np.int64))
+            nodes.append(helper.make_node("Gather", [bias, index], [f"{tag}/bias"], name=f"{tag}/bias", axis=0))
+            inputs.append(f"{tag}/bias")
+        nodes.append(helper.make_node("Conv", inputs, [f"{tag}/output"], name=tag, kernel_shape=[kh, kw],
+                                      strides=list(a["stride"]), pads=list(a["pads"]),
+                                      dilations=list(a["dilation"]), group=len(rows)))
+        parts.append(f"{tag}/output")
+        order += rows
+    if order == sorted(order):
+        nodes.append(_node(layer, ctx, "Concat", parts, axis=1) if len(parts) > 1 else
+                     _node(layer, ctx, "Identity", parts))
+        return nodes
+    inverse = ctx.constant(f"{name}/order", np.argsort(np.array(order)).astype(np.int64))
+    nodes.append(helper.make_node("Concat", parts, [f"{name}/grouped"], name=f"{name}/concat", axis=1))
+    return nodes + [_node(layer, ctx, "Gather", [f"{name}/grouped", inverse], axis=1)]
+
+
+def _sepconv(layer: Layer, ctx: _Ctx) -> list[onnx.NodeProto]:
+    a = layer.attrs
+    depthwise, pointwise, *bias = [p.name for p in layer.params]
+    channels = layer.params[0].shape[0] // a["depth_multiplier"]
+    mid = f"{layer.name}/depthwise"
+    return [helper.make_node("Conv", [ctx.t(layer.inputs[0]), depthwise], [mid], name=mid,
+                             kernel_shape=list(a["kernel"]), strides=list(a["stride"]), pads=list(a["pads"]),
+                             dilations=list(a["dilation"]), group=channels),
+            _node(layer, ctx, "Conv", [mid, pointwise, *bias], kernel_shape=[1, 1])]
+
+
+def _scale(layer: Layer, ctx: _Ctx) -> list[onnx.NodeProto]:
+    factor = ctx.constant(f"{layer.name}.factor", np.array(layer.attrs["factor"], np.float32))
+    return [_node(layer, ctx, "Mul", [ctx.t(layer.inputs[0]), factor])]
+
+
+def _squash(layer: Layer, ctx: _Ctx) -> list[onnx.NodeProto]:
+    a, name = layer.attrs, layer.name
+    slope = ctx.constant(f"{name}.slope", np.array(a["slope"], np.float32))
+    amplitude = ctx.constant(f"{name}.amplitude", np.array(a["amplitude"], np.float32))
+    return [helper.make_node("Mul", [ctx.t(layer.inputs[0]), slope], [f"{name}/scaled"], name=f"{name}/scaled"),
+            helper.make_node("Tanh", [f"{name}/scaled"], [f"{name}/tanh"], name=f"{name}/tanh"),
+            _node(layer, ctx, "Mul", [f"{name}/tanh", amplitude])]
+
+
+def _lrn(layer: Layer, ctx: _Ctx) -> list[onnx.NodeProto]:
+    a = layer.attrs
+    return [_node(layer, ctx, "LRN", [ctx.t(layer.inputs[0])], size=a["size"], alpha=a["alpha"], beta=a["beta"],
+                  bias=a["bias"])]
+
+
+def _subsample(layer: Layer, ctx: _Ctx) -> list[onnx.NodeProto]:
+    """Sum of each window times a per-map coefficient, plus a per-map bias: a depthwise conv whose
+    kernel is the coefficient repeated over the window."""
+    a, name = layer.attrs, layer.name
+    coefficient, bias = (p.name for p in layer.params)
+    channels = layer.shape[0]
+    kh, kw = a["kernel"]
+    shape = ctx.constant(f"{name}/kernel_shape", np.array([channels, 1, kh, kw], np.int64))
+    axes = ctx.constant(f"{name}/axes", np.array([1, 2, 3], np.int64))
+    return [helper.make_node("Unsqueeze", [coefficient, axes], [f"{name}/coefficient"], name=f"{name}/unsqueeze"),
+            helper.make_node("Expand", [f"{name}/coefficient", shape], [f"{name}/kernel"], name=f"{name}/expand"),
+            _node(layer, ctx, "Conv", [ctx.t(layer.inputs[0]), f"{name}/kernel", bias], kernel_shape=[kh, kw],
+                  strides=list(a["stride"]), pads=list(a["pads"]), group=channels)]
+
+
+def _rbf(layer: Layer, ctx: _Ctx) -> list[onnx.NodeProto]:
+    """y_i = sum_j (x_j - w_ij)^2, by broadcasting [batch, 1, n] against [units, n]."""
+    name = layer.name
+    axes = ctx.constant(f"{name}/axes", np.array([1], np.int64))
+    reduce = ctx.constant(f"{name}/reduce", np.array([2], np.int64))
+    return [helper.make_node("Unsqueeze", [ctx.t(layer.inputs[0]), axes], [f"{name}/x"], name=f"{name}/unsqueeze"),
+            helper.make_node("Sub", [f"{name}/x", layer.params[0].name], [f"{name}/diff"], name=f"{name}/diff"),
+            helper.make_node("Mul", [f"{name}/diff", f"{name}/diff"], [f"{name}/square"], name=f"{name}/square"),
+            _node(layer, ctx, "ReduceSum", [f"{name}/square", reduce], keepdims=0)]
 
 
 def _batchnorm(layer: Layer, ctx: _Ctx) -> list[onnx.NodeProto]:
@@ -97,6 +194,12 @@ LOWERINGS: dict[str, Lowering] = {
     "sigmoid": _unary("Sigmoid"),
     "tanh": _unary("Tanh"),
     "softmax": _unary("Softmax", axis=1),
+    "sepconv": _sepconv,
+    "scale": _scale,
+    "squash": _squash,
+    "lrn": _lrn,
+    "subsample": _subsample,
+    "rbf": _rbf,
     "maxpool": _pool("MaxPool"),
     "avgpool": _pool("AveragePool"),
     "globalavgpool": _globalavgpool,
@@ -110,8 +213,9 @@ LOWERINGS: dict[str, Lowering] = {
 
 
 def _tensor(name: str, value: np.ndarray) -> TensorProto:
-    value = np.ascontiguousarray(value, dtype=np.float32)
-    t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=value.shape)
+    integer = value.dtype == np.int64
+    value = np.ascontiguousarray(value, dtype=np.int64 if integer else np.float32)
+    t = TensorProto(name=name, data_type=TensorProto.INT64 if integer else TensorProto.FLOAT, dims=value.shape)
     t.raw_data = value.tobytes()
     return t
 
@@ -123,18 +227,25 @@ def _info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
 def lower(graph: Graph, weights: Iterable[tuple[Param, np.ndarray]], producer_version: str = "",
           metadata: dict[str, str] | None = None) -> onnx.ModelProto:
     """Build the ONNX model of `graph` with the given parameter values."""
-    rename = {graph.output: "output"} if graph.output != "input" else {}
+    outputs = [("output", graph.output, graph.output_shape), *graph.aux]
+    rename: dict[str, str] = {}
+    copies: list[onnx.NodeProto] = []
+    for name, tensor, _shape in outputs:
+        if tensor == "input" or tensor in rename:  # already an input or another output: copy it
+            copies.append(helper.make_node("Identity", [rename.get(tensor, tensor)], [name], name=name))
+        else:
+            rename[tensor] = name
     ctx = _Ctx(rename)
     nodes: list[onnx.NodeProto] = []
     for layer in graph.layers:
         nodes.extend(LOWERINGS[layer.op](layer, ctx))
-    if graph.output == "input":
-        nodes.append(helper.make_node("Identity", ["input"], ["output"], name="output"))
+    nodes += copies
     initializers = [_tensor(p.name, v) for p, v in weights] + ctx.constants
     value_info = [_info(layer.output, layer.shape) for layer in graph.layers
-                  if layer.output not in ("input", graph.output)]
+                  if layer.output != "input" and layer.output not in rename]
     onnx_graph = helper.make_graph(
-        nodes, graph.name, [_info("input", graph.input_shape)], [_info("output", graph.output_shape)],
+        nodes, graph.name, [_info("input", graph.input_shape)],
+        [_info(name, shape) for name, _tensor, shape in outputs],
         initializer=initializers, value_info=_unique(value_info))
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="cnnc", producer_version=producer_version)

@@ -69,9 +69,18 @@ def _padding(v: Value) -> str | tuple[int, int, int, int]:
                      f"got {describe(v)}")
 
 
+def _table(v: Value) -> tuple[tuple[int, ...], ...]:
+    """A connection table: for each output map, the list of input maps it reads."""
+    if isinstance(v, tuple) and v and all(isinstance(row, tuple) and row for row in v):
+        return tuple(tuple(_int(i, 0) for i in row) for row in v)
+    raise ValueError(f"a table such as `[[0, 1, 2], [1, 2, 3]]` (one non-empty list of input maps per "
+                     f"output map), got {describe(v)}")
+
+
 KINDS: Mapping[str, Callable[[Value], Any]] = {
     "int": _int, "float": _float, "bool": _bool, "size": _pair, "kernel": _pair, "padding": _padding,
     "rate": lambda v: _check(0 <= _float(v) < 1, _float(v), "a rate in [0, 1)"),
+    "table": _table,
 }
 
 
@@ -175,7 +184,10 @@ def _he(name: str, shape: Shape, fan_in: int) -> Param:
 
 def _conv_prepare(a: Attrs, shape: Shape) -> Attrs:
     c = _spatial(shape, "conv")[0]
-    if c % a["groups"] or a["filters"] % a["groups"]:
+    table = a.get("connections")
+    if table is not None:
+        _check_table(table, a, c)
+    elif c % a["groups"] or a["filters"] % a["groups"]:
         raise OpError(f"groups={a['groups']} must divide both the input channels ({c}) and "
                       f"filters ({a['filters']})", "groups")
     out, pads = _windowed(a, shape, "conv", a["kernel"], a["dilation"])
@@ -187,16 +199,72 @@ def _conv_infer(a: Attrs, shape: Shape) -> Shape:
     return (a["filters"], oh, ow)
 
 
+def _check_table(table: tuple[tuple[int, ...], ...], a: Attrs, channels: int) -> None:
+    if len(table) != a["filters"]:
+        raise OpError(f"the connection table has {len(table)} rows, but there are {a['filters']} "
+                      f"filters; give one row per output map", "connections")
+    if a["groups"] != 1:
+        raise OpError("a connection table replaces `groups`; leave `groups` at 1", "groups")
+    for j, row in enumerate(table):
+        if max(row) >= channels:
+            raise OpError(f"connection table row {j} reads input map {max(row)}, but the input has "
+                          f"{channels} maps (0 to {channels - 1})", "connections")
+        if len(set(row)) != len(row):
+            raise OpError(f"connection table row {j} names an input map twice: {list(row)}", "connections")
+
+
 def _conv_params(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
-    cin = shape[0] // a["groups"]
     kh, kw = a["kernel"]
-    weight = _he(f"{name}.weight", (a["filters"], cin, kh, kw), cin * kh * kw)
+    table = a.get("connections")
+    if table is not None:  # one kh x kw kernel per connection, in table order
+        links = sum(len(row) for row in table)
+        weight = _he(f"{name}.weight", (links, 1, kh, kw), len(table[0]) * kh * kw)
+    else:
+        cin = shape[0] // a["groups"]
+        weight = _he(f"{name}.weight", (a["filters"], cin, kh, kw), cin * kh * kw)
     return (weight, Param(f"{name}.bias", (a["filters"],), True, "zeros")) if a["bias"] else (weight,)
 
 
 def _conv_macs(a: Attrs, i: Shape, o: Shape) -> int:
     kh, kw = a["kernel"]
-    return o[0] * o[1] * o[2] * (i[0] // a["groups"]) * kh * kw
+    table = a.get("connections")
+    links = sum(len(row) for row in table) if table is not None else o[0] * (i[0] // a["groups"])
+    return o[1] * o[2] * links * kh * kw
+
+
+def _sepconv_prepare(a: Attrs, shape: Shape) -> Attrs:
+    _spatial(shape, "sepconv")
+    _, pads = _windowed(a, shape, "sepconv", a["kernel"], a["dilation"])
+    return {**a, "pads": pads}
+
+
+def _sepconv_infer(a: Attrs, shape: Shape) -> Shape:
+    (_, oh, ow), _ = _windowed(a, shape, "sepconv", a["kernel"], a["dilation"])
+    return (a["filters"], oh, ow)
+
+
+def _sepconv_params(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
+    c, m = shape[0], a["depth_multiplier"]
+    kh, kw = a["kernel"]
+    out = (_he(f"{name}.depthwise_weight", (c * m, 1, kh, kw), kh * kw),
+           _he(f"{name}.pointwise_weight", (a["filters"], c * m, 1, 1), c * m))
+    return (*out, Param(f"{name}.bias", (a["filters"],), True, "zeros")) if a["bias"] else out
+
+
+def _sepconv_macs(a: Attrs, i: Shape, o: Shape) -> int:
+    kh, kw = a["kernel"]
+    mid = i[0] * a["depth_multiplier"]
+    return o[1] * o[2] * mid * (kh * kw + o[0])
+
+
+def _per_map(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
+    c = (_spatial(shape, "subsample")[0],)
+    return Param(f"{name}.weight", c, True, "ones"), Param(f"{name}.bias", c, True, "zeros")
+
+
+def _rbf_params(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
+    n = _flat(shape, "rbf")
+    return (Param(f"{name}.prototypes", (a["units"], n), False, "sign", constant=True),)
 
 
 def _bn_params(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
@@ -239,8 +307,16 @@ _POOL_ARGS = (Arg("kernel", "kernel", doc="window size, e.g. 3x3"),
 OPS: dict[str, Op] = {op.name: op for op in [
     Op("conv", (Arg("filters", "int", doc="number of output channels"), Arg("kernel", "kernel", doc="e.g. 3x3"),
                 Arg("stride", "size", (1, 1)), Arg("padding", "padding", "valid"),
-                Arg("dilation", "size", (1, 1)), Arg("groups", "int", 1), Arg("bias", "bool", True)),
+                Arg("dilation", "size", (1, 1)), Arg("groups", "int", 1), Arg("bias", "bool", True),
+                Arg("connections", "table", None, "for each output map, the input maps it reads")),
        _conv_infer, _conv_params, _conv_macs, "2-D convolution", _conv_prepare),
+    Op("sepconv", (Arg("filters", "int", doc="number of output channels"), Arg("kernel", "kernel", doc="e.g. 3x3"),
+                   Arg("stride", "size", (1, 1)), Arg("padding", "padding", "valid"),
+                   Arg("dilation", "size", (1, 1)), Arg("depth_multiplier", "int", 1),
+                   Arg("bias", "bool", False)),
+       _sepconv_infer, _sepconv_params, _sepconv_macs,
+       "depthwise-separable convolution: a depthwise kernel per channel, then a 1x1 pointwise conv, "
+       "with nothing in between", _sepconv_prepare),
     Op("batchnorm", (Arg("eps", "float", 1e-5), Arg("scale", "bool", True)),
        lambda a, s: s if len(s) in (1, 3) else _spatial(s, "batchnorm"), _bn_params,
        doc="batch normalisation with running statistics (inference form)"),
@@ -248,6 +324,21 @@ OPS: dict[str, Op] = {op.name: op for op in [
     Op("sigmoid", (), _same, doc="1 / (1 + exp(-x))"),
     Op("tanh", (), _same, doc="tanh(x)"),
     Op("softmax", (), _same, doc="softmax over the channel axis"),
+    Op("squash", (Arg("amplitude", "float", 1.7159), Arg("slope", "float", 2 / 3)), _same,
+       doc="scaled tanh, amplitude * tanh(slope * x) (LeCun 1998: 1.7159 tanh(2x/3))"),
+    Op("scale", (Arg("factor", "float", doc="the constant to multiply by"),), _same,
+       doc="multiplies by a constant (Inception-ResNet's residual scaling)"),
+    Op("lrn", (Arg("size", "int", 5), Arg("alpha", "float", 1e-4), Arg("beta", "float", 0.75),
+               Arg("bias", "float", 1.0)),
+       lambda a, s: _spatial(s, "lrn"),
+       doc="local response normalisation across channels, ONNX/Caffe convention: "
+           "x / (bias + alpha / size * sum of x^2 over `size` neighbouring maps) ^ beta"),
+    Op("subsample", _POOL_ARGS[:3], _pool_infer, _per_map,
+       doc="LeCun's trainable subsampling: the sum of each window times one learned coefficient per "
+           "map, plus one learned bias per map", prepare=_pool_prepare),
+    Op("rbf", (Arg("units", "int", doc="number of outputs"),),
+       lambda a, s: (_flat(s, "rbf") and a["units"],), _rbf_params,
+       doc="Euclidean radial basis units, y_i = sum_j (x_j - w_ij)^2, with fixed +-1 prototypes"),
     Op("maxpool", _POOL_ARGS, _pool_infer, doc="max pooling", prepare=_pool_prepare),
     Op("avgpool", (*_POOL_ARGS, Arg("count_include_pad", "bool", False)), _pool_infer,
        doc="average pooling; by default padding is not counted in the mean (TensorFlow, ONNX)",

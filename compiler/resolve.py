@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..dsl import expr
-from ..dsl.document import (Branch, CallNode, Document, ExpectNode, Layer, MergeNode, NamedNode, SeqNode,
+from ..dsl.document import (AuxNode, Branch, CallNode, Document, ExpectNode, Layer, MergeNode, NamedNode, SeqNode,
                             Setting)
 from ..dsl.errors import CnncError, ExprError, Location, ResolveError, did_you_mean
 from .ops import KINDS, OPS, Attrs, OpError
@@ -55,7 +55,17 @@ class RExpect:
     trace: tuple[str, ...]
 
 
-RNode = Union[ROp, RSeq, RMerge, RExpect]
+@dataclass(frozen=True)
+class RAux:
+    """A train-only head tapping the tensor at this point; `path` names its output."""
+
+    path: str
+    node: RNode
+    loc: Location
+    trace: tuple[str, ...]
+
+
+RNode = Union[ROp, RSeq, RMerge, RExpect, RAux]
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,8 @@ class _Scope:
 
 def resolve(doc: Document) -> RSeq:
     """Expand `doc` into a resolved tree; raises a located `CnncError` on the first problem."""
-    return _Resolver(doc).seq(doc.layers, "", _Scope({}))
+    resolver = _Resolver(doc)
+    return resolver.seq(doc.layers, "", _Scope(dict(resolver.constants)))
 
 
 def _plural(n: int, word: str) -> str:
@@ -88,6 +99,7 @@ class _Resolver:
         self.doc = doc
         self.layers = 0
         self.calls = 0
+        self.constants = {key: setting.value for key, setting in doc.constants.items()}
         for name, block in doc.blocks.items():
             if name in OPS:
                 raise ResolveError(f"block `{name}` has the name of an op; choose another name", block.loc)
@@ -137,6 +149,8 @@ class _Resolver:
                 yield item.name, item.node
             elif isinstance(item, MergeNode):
                 yield item.op, item
+            elif isinstance(item, AuxNode):
+                yield "aux", item
             else:
                 yield None, item
 
@@ -161,6 +175,8 @@ class _Resolver:
             return self.node(node.node, path, scope)
         if isinstance(node, MergeNode):
             return self.merge(node, path, scope)
+        if isinstance(node, AuxNode):
+            return RAux(path or "aux", self.node(node.node, path or "aux", scope), node.loc, scope.trace)
         return RExpect(node.shape, node.loc, scope.trace)
 
     def merge(self, node: MergeNode, path: str, scope: _Scope) -> RMerge:
@@ -241,7 +257,7 @@ class _Resolver:
             if key not in names:
                 raise self._error(f"block `{sig.name}` has no parameter `{key}`{did_you_mean(key, names)}",
                                   self._arg_loc(node, key), scope)
-        env: dict[str, expr.Value] = {}
+        env: dict[str, expr.Value] = dict(self.constants)
         def_loc = self.doc.blocks[sig.name].loc
         for i, p in enumerate(params):
             if i < len(args):

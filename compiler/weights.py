@@ -3,7 +3,7 @@
 Each tensor draws from its own generator, seeded by the compile seed and a hash of the tensor's name,
 so a tensor's values depend only on (seed, name, shape) — not on the order of layers or on what else
 is in the network. He-normal for conv and dense weights (std = sqrt(2 / fan_in)), zero biases,
-BN gamma 1, beta 0, running mean 0, running variance 1.
+BN gamma 1, beta 0, running mean 0, running variance 1; constants that are `sign` draw +-1.
 """
 from __future__ import annotations
 
@@ -21,11 +21,17 @@ def initial(param: Param, seed: int) -> np.ndarray:
         return np.zeros(param.shape, np.float32)
     if param.init == "ones":
         return np.ones(param.shape, np.float32)
-    digest = hashlib.blake2b(param.name.encode(), digest_size=8).digest()
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, int.from_bytes(digest, "little")])
+    rng = _rng(param, seed)
+    if param.init == "sign":
+        return np.where(rng.random(param.shape) < 0.5, -1.0, 1.0).astype(np.float32)
     values = rng.standard_normal(param.shape, dtype=np.float32)
     values *= np.float32(np.sqrt(2.0 / param.fan_in))
     return values
+
+
+def _rng(param: Param, seed: int) -> np.random.Generator:
+    digest = hashlib.blake2b(param.name.encode(), digest_size=8).digest()
+    return np.random.default_rng([seed & 0xFFFFFFFF, int.from_bytes(digest, "little")])
 
 
 def initial_weights(graph: Graph, seed: int = 0) -> Iterator[tuple[Param, np.ndarray]]:

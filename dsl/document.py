@@ -53,13 +53,19 @@ class ExpectNode:
 
 
 @dataclass(frozen=True)
+class AuxNode:
+    node: Layer
+    loc: Location
+
+
+@dataclass(frozen=True)
 class NamedNode:
     name: str
     node: Layer
     loc: Location
 
 
-Layer = Union[CallNode, SeqNode, MergeNode, ExpectNode, NamedNode]
+Layer = Union[CallNode, SeqNode, MergeNode, ExpectNode, AuxNode, NamedNode]
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class Document:
     input: tuple[int, ...]
     description: str | None
     defaults: dict[str, dict[str, Setting]]
+    constants: dict[str, Setting]
     blocks: dict[str, BlockDef]
     layers: SeqNode
     source: Source = field(repr=False)
@@ -115,6 +122,8 @@ def build(src: Source) -> Document:
         description=net.description,
         defaults={op: {key: builder.setting(value, ("defaults", op, key)) for key, value in attrs.items()}
                   for op, attrs in src.data.get("defaults", {}).items()},
+        constants={key: builder.constant(value, ("constants", key))
+                   for key, value in src.data.get("constants", {}).items()},
         blocks=builder.blocks(src.data.get("blocks", {})),
         layers=builder.sequence(src.data["layers"], ("layers",)),
         source=src,
@@ -147,6 +156,13 @@ class _Builder:
             except ExprError as e:
                 self.errors.append(e)
         return Setting(value, loc)
+
+    def constant(self, value, path: NodePath) -> Setting:
+        """A YAML value as an expression value: lists become tuples, strings are parsed."""
+        if isinstance(value, list):
+            items = [self.constant(v, path + (i,)).value for i, v in enumerate(value)]
+            return Setting(tuple(items), self.src.loc(path))
+        return self.setting(value, path)
 
     def blocks(self, data: dict) -> dict[str, BlockDef]:
         out: dict[str, BlockDef] = {}
@@ -193,6 +209,8 @@ class _Builder:
                 return MergeNode(op, tuple(items), loc)
         if "expect" in value:
             return ExpectNode(tuple(value["expect"]), loc)
+        if "aux" in value:
+            return AuxNode(self.node(value["aux"], path + ("aux",)), loc)
         (name, inner), = value.items()
         return NamedNode(name, self.node(inner, path + (name,)), self.src.loc(path + (name, "<key>")))
 

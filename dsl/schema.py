@@ -16,7 +16,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, RootModel, St
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Scalar = Union[bool, int, float, str]
 MERGES = ("concat", "add")
-RESERVED = (*MERGES, "expect")
+RESERVED = (*MERGES, "expect", "aux")
 TAGS = ("call", "sequence", *RESERVED, "named", "list", "mapping")  # the union tags used below
 
 
@@ -70,6 +70,14 @@ class Expect(_Strict):
     expect: list[int] = Field(description="The expected shape without the batch axis, e.g. [768, 17, 17].")
 
 
+class Aux(_Strict):
+    """A train-only head: a branch that taps the tensor at this point and is left out of the compiled
+    model unless auxiliary outputs are asked for. The main path continues unchanged."""
+
+    aux: LayerNode = Field(description="The head's layers, fed the tensor at this point. Name it "
+                                      "(`aux1: {aux: [...]}`): the name becomes the extra output's name.")
+
+
 class Named(RootModel[dict[Identifier, "LayerNode"]]):
     """A one-key mapping `name: node` that gives the node under it a name."""
 
@@ -89,6 +97,7 @@ LayerNode = TypeAliasType("LayerNode", Annotated[
         Annotated[Concat, Tag("concat")],
         Annotated[Add, Tag("add")],
         Annotated[Expect, Tag("expect")],
+        Annotated[Aux, Tag("aux")],
         Annotated[Named, Tag("named")],
     ],
     Discriminator(_node_kind, custom_error_type="layer_node",
@@ -96,6 +105,9 @@ LayerNode = TypeAliasType("LayerNode", Annotated[
                                        "`concat:`/`add:` with branches, `expect: [C, H, W]`, or "
                                        "`name: layer`"),
 ])
+
+
+ConstantValue = TypeAliasType("ConstantValue", Union[Scalar, list["ConstantValue"]])
 
 
 class Network(_Strict):
@@ -110,12 +122,17 @@ class Network(_Strict):
         default_factory=dict,
         description="Per-op attribute defaults for this file, e.g. `conv: {bias: false}`; a call's own "
                     "arguments override them.")
+    constants: dict[Identifier, ConstantValue] = Field(
+        default_factory=dict,
+        description="Named values usable in every expression of the file, e.g. LeNet's connection "
+                    "table `c3: [[0, 1, 2], [1, 2, 3], ...]`.")
     blocks: dict[str, LayerNode] = Field(
         default_factory=dict,
         description="Reusable blocks: `name(param, param: type = default, ...)` -> layer node.")
     layers: list[LayerNode] = Field(min_length=1, description="The network, from input to output.")
 
 
+Aux.model_rebuild()
 Concat.model_rebuild()
 Add.model_rebuild()
 Named.model_rebuild()
