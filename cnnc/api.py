@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, Union
 
 from . import __version__
 from .architectures import names as shipped_names, path as shipped_path
@@ -20,6 +20,7 @@ from .dsl.document import Document, load as _load_file
 from .dsl.errors import CnncError, SourceError, did_you_mean
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
 
@@ -44,18 +45,24 @@ def load(net: str | os.PathLike | Document) -> Document:
     return _load_file(file, display)
 
 
-def build(net: str | os.PathLike | Document) -> Graph:
-    """The network's graph: every layer with its output shape, parameters and MACs."""
-    return _build(load(net))
+def build(net: str | os.PathLike | Document, aux: bool = False) -> Graph:
+    """The network's graph: every layer with its output shape, parameters and MACs. `aux` keeps the
+    train-only heads (GoogLeNet's auxiliary classifiers) as extra outputs."""
+    return _build(load(net), aux)
 
 
 MAX_MODEL_BYTES = (2 << 30) - (64 << 20)  # protobuf's 2 GiB limit, less room for the graph itself
 
 
-def compile(net: str | os.PathLike | Document, seed: int = 0) -> onnx.ModelProto:  # noqa: A001
-    """The network as an ONNX model with seeded initial weights."""
+Weights = Union[str, os.PathLike, Mapping[str, "np.ndarray"]]
+
+
+def compile(net: str | os.PathLike | Document, seed: int = 0, aux: bool = False,  # noqa: A001
+            weights: Weights | None = None) -> onnx.ModelProto:
+    """The network as an ONNX model, with seeded initial weights or with `weights` (a `.safetensors`
+    or `.npz` file, or a mapping) loaded by parameter name."""
     doc = load(net)
-    graph = _build(doc)
+    graph = _build(doc, aux)
     weight_bytes = 4 * sum(p.size for p in graph.params)
     if weight_bytes > MAX_MODEL_BYTES:
         largest = max(graph.layers, key=lambda layer: layer.param_count)
@@ -64,14 +71,33 @@ def compile(net: str | os.PathLike | Document, seed: int = 0) -> onnx.ModelProto
                         f"single ONNX file holds at most 2 GiB, and cnnc does not yet write ONNX external "
                         f"data", largest.loc)
     source_hash = hashlib.sha256(doc.source.text.encode()).hexdigest()
-    return to_onnx(graph, seed, producer_version=__version__,
-                   metadata={"cnnc.version": __version__, "cnnc.network": doc.name,
-                             "cnnc.source_sha256": source_hash, "cnnc.seed": str(seed)})
+    metadata = {"cnnc.version": __version__, "cnnc.network": doc.name, "cnnc.source_sha256": source_hash}
+    values = None
+    if weights is None:
+        metadata["cnnc.seed"] = str(seed)
+    else:
+        from .compiler import checkpoint
+        tensors, source = (checkpoint.read(weights), os.fspath(weights)) if isinstance(weights, (str, os.PathLike)) \
+            else (weights, "the weights given")
+        optional = [] if aux else [p.name for p in _build(doc, True).params]
+        values = checkpoint.match(graph.params, tensors, source, optional)
+        metadata["cnnc.weights"] = Path(source).name if source != "the weights given" else "given"
+    return to_onnx(graph, seed, values, producer_version=__version__, metadata=metadata)
+
+
+def initial_weights(net: str | os.PathLike | Document, seed: int = 0, aux: bool = True):
+    """Every named tensor of the network with its seeded initial value: the template for `--weights`."""
+    from .compiler.weights import initial_weights as _initial
+    return ((p.name, v) for p, v in _initial(_build(load(net), aux), seed))
 
 
 def summary(net: str | os.PathLike | Document | Graph) -> dict[str, Any]:
     """Counts and per-layer shapes, as `cnnc summary --json` prints them."""
     graph = net if isinstance(net, Graph) else build(net)
+    extra = {}
+    if graph.aux_heads and not isinstance(net, Graph):
+        full = build(net, aux=True)
+        extra = {"aux_heads": list(full.aux_heads), "params_with_aux": full.counts(), "macs_with_aux": full.macs}
     return {
         "name": graph.name,
         "input_shape": list(graph.input_shape),
@@ -80,6 +106,7 @@ def summary(net: str | os.PathLike | Document | Graph) -> dict[str, Any]:
         "macs": graph.macs,
         "layers": [{"name": layer.name, "op": layer.op, "output_shape": list(layer.shape),
                     "params": layer.param_count, "macs": layer.macs} for layer in graph.layers],
+        **extra,
     }
 
 

@@ -54,16 +54,28 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("net", help=net_help)
     c.set_defaults(run=cmd_check)
 
+    aux_help = "keep the train-only heads (`aux:`), as extra outputs named after them"
+    weights_help = "load every parameter by name from a .safetensors or .npz file (see `cnnc weights`)"
+
     c = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
     c.add_argument("net", help=net_help)
     c.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    c.add_argument("--aux", action="store_true", help="list the train-only heads' layers too")
     c.set_defaults(run=cmd_summary)
 
     c = sub.add_parser("compile", help="write an ONNX model")
     c.add_argument("net", help=net_help)
     c.add_argument("-o", "--output", help="the .onnx file to write (default: NAME.onnx)")
     c.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    c.add_argument("--weights", help=weights_help)
+    c.add_argument("--aux", action="store_true", help=aux_help)
     c.set_defaults(run=cmd_compile)
+
+    c = sub.add_parser("weights", help="write the named initial weights: the template for --weights")
+    c.add_argument("net", help=net_help)
+    c.add_argument("-o", "--output", required=True, help="a .safetensors or .npz file")
+    c.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    c.set_defaults(run=cmd_weights)
 
     c = sub.add_parser("run", help="run a model in ONNX Runtime")
     c.add_argument("model", help="an .onnx file (or a network, compiled in memory)")
@@ -72,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="auto: CUDA when it really initialises, else the CPU")
     c.add_argument("--input", help="a .npy file with the input batch, instead of random data")
     c.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    c.add_argument("--weights", help=weights_help + " (when MODEL is a network)")
+    c.add_argument("--aux", action="store_true", help=aux_help + " (when MODEL is a network)")
     c.set_defaults(run=cmd_run)
     return p
 
@@ -109,7 +123,7 @@ def cmd_check(args) -> int:
 
 def cmd_summary(args) -> int:
     from . import api
-    info = api.summary(args.net)
+    info = api.summary(api.build(args.net, aux=True) if args.aux else args.net)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -121,16 +135,32 @@ def cmd_summary(args) -> int:
     print(f"total params: {p['total']:,}   trainable: {p['trainable']:,}   "
           f"non-trainable: {p['non_trainable']:,}")
     print(f"MACs: {info['macs']:,} ({info['macs'] / 1e9:.3f} G)")
+    if "params_with_aux" in info:
+        a = info["params_with_aux"]
+        print(f"with the train-only heads ({', '.join(info['aux_heads'])}; `--aux` keeps them): total params "
+              f"{a['total']:,}   trainable: {a['trainable']:,}   non-trainable: {a['non_trainable']:,}")
     return 0
 
 
 def cmd_compile(args) -> int:
     from . import api
     doc = api.load(args.net)
-    model = api.compile(doc, seed=args.seed)
+    model = api.compile(doc, seed=args.seed, aux=args.aux, weights=args.weights)
     out = Path(args.output or f"{doc.name}.onnx")
     api.save(model, out)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    outputs = ", ".join(o.name for o in model.graph.output)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; outputs: {outputs})")
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from . import api
+    from .compiler import checkpoint
+    doc = api.load(args.net)
+    tensors = list(api.initial_weights(doc, args.seed))
+    checkpoint.write(args.output, tensors, {"cnnc.network": doc.name, "cnnc.seed": str(args.seed)})
+    size = sum(v.size for _, v in tensors)
+    print(f"wrote {args.output} ({len(tensors)} tensors, {size:,} values, seed {args.seed})")
     return 0
 
 
@@ -147,7 +177,7 @@ def cmd_run(args) -> int:
             raise CnncError(f"cannot read `{path}`: no such file")
         model: bytes = path.read_bytes()
     else:
-        model = api.compile(args.model).SerializeToString()
+        model = api.compile(args.model, aux=args.aux, weights=args.weights).SerializeToString()
     try:
         session = Session(model, args.provider)
     except RuntimeUnavailable as e:
@@ -156,15 +186,17 @@ def cmd_run(args) -> int:
         raise CnncError(f"onnxruntime cannot load `{path}`: {str(e).splitlines()[0]}") from None
     x = _input(args, session, np)
     start = time.perf_counter()
-    y = session.run(x)
+    outputs = session.run_all(x)
     elapsed = time.perf_counter() - start
+    y = outputs[session.output_names[0]]
     note = f" ({session.reason})" if session.provider == "cpu" and args.provider == "auto" and session.reason else ""
     print(f"provider: {session.provider}{note}")
     meta = session.metadata
     if "cnnc.seed" in meta:
         print(f"model: {meta.get('cnnc.network', '?')}, random untrained weights, seed {meta['cnnc.seed']} "
               f"(the classes below are not predictions)")
-    print(f"input {list(x.shape)} -> output {list(y.shape)} in {elapsed * 1000:.1f} ms")
+    shapes = ", ".join(f"{name} {list(v.shape)}" for name, v in outputs.items())
+    print(f"input {list(x.shape)} -> {shapes} in {elapsed * 1000:.1f} ms")
     if y.ndim == 2 and y.shape[1] >= 2:
         top = np.argsort(-y[0])[:5]
         print("top-5 of sample 0: " + ", ".join(f"{int(i)} ({y[0, i]:.4f})" for i in top))

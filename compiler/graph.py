@@ -30,7 +30,7 @@ def _fmt(shape: Shape) -> str:
 class _Inferer:
     def __init__(self, aux: bool):
         self.layers: list[Layer] = []
-        self.names: set[str] = {"input", "output"}
+        self.names: set[str] = {"input"}
         self.keep_aux = aux
         self.aux: list[tuple[str, str, Shape]] = []
         self.heads: list[str] = []
@@ -49,6 +49,9 @@ class _Inferer:
         return self.expect(node, x, shape)
 
     def head(self, node: RAux, x: str, shape: Shape) -> tuple[str, Shape]:
+        if node.path == "output":
+            raise ShapeError("a train-only head cannot be named `output`, the main output's name", node.loc,
+                             node.trace)
         self._claim(node.path, node)
         self.heads.append(node.path)
         if self.keep_aux:

@@ -235,6 +235,8 @@ def lower(graph: Graph, weights: Iterable[tuple[Param, np.ndarray]], producer_ve
             copies.append(helper.make_node("Identity", [rename.get(tensor, tensor)], [name], name=name))
         else:
             rename[tensor] = name
+    if graph.output != "output":
+        rename.setdefault("output", "output.inner")  # a layer named `output` that is not the last one
     ctx = _Ctx(rename)
     nodes: list[onnx.NodeProto] = []
     for layer in graph.layers:

@@ -88,8 +88,8 @@ CASES = [
         """), "ResolveError", "4:5", "`conv` needs `kernel`", at="conv(64)"),
     case("too_many_positional_op_arguments", net("""
         layers:
-          - conv(64, 3x3, 1, same, 1, 1, true, 5)
-        """), "ResolveError", "4:5", "`conv` takes at most 7 positional arguments", at="conv("),
+          - maxpool(3x3, 1, same, true, 5)
+        """), "ResolveError", "4:5", "`maxpool` takes at most 4 positional arguments", at="maxpool("),
     case("same_keyword_given_twice", net("""
         layers:
           - conv(64, 3x3, bias=true, bias=false)

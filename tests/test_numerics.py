@@ -137,3 +137,94 @@ def test_seeded_weights_are_he_normal(rng):
     assert abs(value.mean()) < 1e-3
     bias = Param("x.bias", (4,), True, "zeros")
     assert not cnnc.compiler.weights.initial(bias, 0).any()
+
+
+# ---- the zoo's ops, each against numpy written from its paper's definition --------------------------
+def conv2d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Valid cross-correlation of [C, H, W] with [F, C, kh, kw] (stride 1), by loops over the window."""
+    f, c, kh, kw = w.shape
+    oh, ow = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    y = np.zeros((f, oh, ow), np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            y += np.einsum("fc,chw->fhw", w[:, :, i, j], x[:, i:i + oh, j:j + ow])
+    return y
+
+
+def test_connection_table_conv_reads_only_the_listed_maps_in_table_order(rng):
+    # rows of different lengths out of order, so the lowering must group by fan-in and restore the order
+    table = [[0, 2], [1], [2, 0, 1], [1, 2]]
+    links = sum(len(r) for r in table)
+    w = {"conv.weight": rng.standard_normal((links, 1, 3, 3)).astype(np.float32),
+         "conv.bias": rng.standard_normal(4).astype(np.float32)}
+    graph, model = compiled("  - conv(4, 3x3, connections=c)\n", "[3, 6, 6]", w, f"constants:\n  c: {table}\n")
+    assert graph.counts()["total"] == links * 9 + 4
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    y = run_onnx(model, x)
+    k = 0
+    for j, row in enumerate(table):  # map j = sum over its inputs of one 3x3 kernel each, plus its bias
+        kernels = w["conv.weight"][k:k + len(row), 0][None]  # [1, len(row), 3, 3]
+        k += len(row)
+        for b in range(2):
+            expected = conv2d(x[b, row], kernels)[0] + w["conv.bias"][j]
+            np.testing.assert_allclose(y[b, j], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_subsample_is_window_sum_times_coefficient_plus_bias_per_map():
+    w = {"subsample.weight": np.array([2.0, -0.5], np.float32), "subsample.bias": np.array([1.0, 3.0], np.float32)}
+    _, model = compiled("  - subsample(2x2)\n", "[2, 4, 4]", w)
+    x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
+    sums = x.reshape(1, 2, 2, 2, 2, 2).sum(axis=(3, 5))  # [1, 2, 2(rows), 2(cols)]
+    expected = sums * w["subsample.weight"].reshape(1, 2, 1, 1) + w["subsample.bias"].reshape(1, 2, 1, 1)
+    np.testing.assert_allclose(run_onnx(model, x), expected, rtol=1e-6)
+
+
+def test_squash_is_lecuns_scaled_tanh():
+    _, model = compiled("  - squash\n", "[3]", {})
+    x = np.array([[-3.0, 0.5, 1.0]], np.float32)
+    np.testing.assert_allclose(run_onnx(model, x), 1.7159 * np.tanh(2 * x / 3), rtol=1e-6)
+    assert abs(1.7159 * np.tanh(2 / 3) - 1.0) < 1e-3  # the paper's design point: f(1) = 1
+
+
+def test_rbf_is_squared_euclidean_distance_to_fixed_prototypes(rng):
+    graph = net("  - rbf(3)\n", "[5]")
+    (proto,) = graph.params
+    assert proto.constant and graph.counts()["total"] == 0
+    value = cnnc.compiler.weights.initial(proto, 0)
+    assert set(np.unique(value)) == {-1.0, 1.0}
+    w = {"rbf.prototypes": rng.choice([-1.0, 1.0], (3, 5)).astype(np.float32)}
+    _, model = compiled("  - rbf(3)\n", "[5]", w)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    expected = ((x[:, None, :] - w["rbf.prototypes"][None]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(run_onnx(model, x), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size,alpha,beta,bias", [(5, 1e-4, 0.75, 1.0), (3, 0.5, 0.5, 2.0)])
+def test_lrn_divides_alpha_by_size_like_caffe_and_onnx(size, alpha, beta, bias, rng):
+    _, model = compiled(f"  - lrn(size={size}, alpha={alpha}, beta={beta}, bias={bias})\n", "[7, 2, 2]", {})
+    x = rng.standard_normal((1, 7, 2, 2)).astype(np.float32) * 10
+    sq = np.pad(x[0] ** 2, ((size // 2, (size - 1) // 2), (0, 0), (0, 0)))
+    window = np.stack([sq[c:c + size].sum(axis=0) for c in range(7)])
+    expected = x[0] / (bias + alpha / size * window) ** beta
+    np.testing.assert_allclose(run_onnx(model, x)[0], expected, rtol=1e-5)
+
+
+def test_sepconv_is_depthwise_then_pointwise_with_nothing_between(rng):
+    w = {"sepconv.depthwise_weight": rng.standard_normal((6, 1, 3, 3)).astype(np.float32),  # multiplier 2
+         "sepconv.pointwise_weight": rng.standard_normal((4, 6, 1, 1)).astype(np.float32)}
+    graph, model = compiled("  - sepconv(4, 3x3, depth_multiplier=2)\n", "[3, 5, 5]", w)
+    assert graph.counts()["total"] == 6 * 9 + 4 * 6
+    x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    depthwise = np.stack([conv2d(x[0, [c // 2]], w["sepconv.depthwise_weight"][[c]])[0] for c in range(6)])
+    expected = np.einsum("fc,chw->fhw", w["sepconv.pointwise_weight"][:, :, 0, 0], depthwise)
+    np.testing.assert_allclose(run_onnx(model, x)[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_scaled_residual_is_x_plus_scale_times_branch(rng):
+    body = "  - add: {shortcut: identity, residual: [conv(2, 1x1), scale(0.17)]}\n  - relu\n"
+    w = {"add/residual/conv.weight": rng.standard_normal((2, 2, 1, 1)).astype(np.float32),
+         "add/residual/conv.bias": rng.standard_normal(2).astype(np.float32)}
+    _, model = compiled(body, "[2, 3, 3]", w)
+    x = rng.standard_normal((1, 2, 3, 3)).astype(np.float32)
+    up = np.einsum("fc,chw->fhw", w["add/residual/conv.weight"][:, :, 0, 0], x[0]) + w["add/residual/conv.bias"][:, None, None]
+    np.testing.assert_allclose(run_onnx(model, x)[0], np.maximum(x[0] + 0.17 * up, 0), rtol=1e-5, atol=1e-6)

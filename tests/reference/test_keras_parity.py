@@ -1,7 +1,8 @@
 """Numerics against the reference implementations themselves: Keras applications (VGG16, ResNet50,
-InceptionV3), built with random weights, their weights mapped onto cnnc's parameter names, the same
-input run through both. Needs Keras 3 and a backend (`pip install '.[reference]'`, which uses PyTorch):
-without them these tests are skipped; run them by hand after touching lowering or padding semantics.
+InceptionV3, Xception, InceptionResNetV2), built with random weights, their weights mapped onto cnnc's
+parameter names, the same input run through both. Needs Keras 3 and a backend (`pip install
+'.[reference]'`, which uses PyTorch): without them these tests are skipped; run them by hand after
+touching lowering or padding semantics.
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ def randomise(model, rng) -> None:
                 values.append(rng.uniform(0.8, 1.2, shape))
             elif "beta" in w.path or "moving_mean" in w.path or "bias" in w.path:
                 values.append(rng.normal(0, 0.1, shape))
+            elif "depthwise" in w.path:  # (kh, kw, C, m): each output sees one channel's kh x kw window
+                values.append(rng.normal(0, np.sqrt(2 / (shape[0] * shape[1])), shape))
             else:
                 fan_in = int(np.prod(shape[:-1]))
                 values.append(rng.normal(0, np.sqrt(2 / fan_in), shape))
@@ -47,21 +50,36 @@ def randomise(model, rng) -> None:
 
 
 def creation_order(model) -> list:
-    """Weighted layers in the order the application code created them (auto names end in _N)."""
-    def key(layer):
+    """Weighted layers in the order the application code created them: the conv/BN pairs Keras named
+    itself (`conv2d_N`, `batch_normalization_N`, numbered as created), then the named layers."""
+    def number(layer):
         m = re.search(r"_(\d+)$", layer.name)
-        return (re.sub(r"_\d+$", "", layer.name), int(m.group(1)) if m else 0)
+        return int(m.group(1)) if m else 0
     weighted = [layer for layer in model.layers if layer.weights]
-    convs = sorted((l for l in weighted if "conv" in l.name), key=lambda l: key(l)[1])
-    bns = sorted((l for l in weighted if "batch_normalization" in l.name), key=lambda l: key(l)[1])
-    dense = [l for l in weighted if l not in convs and l not in bns]
-    return [layer for pair in zip(convs, bns) for layer in pair] + dense
+    convs = sorted((l for l in weighted if re.fullmatch(r"conv2d(_\d+)?", l.name)), key=number)
+    bns = sorted((l for l in weighted if re.fullmatch(r"batch_normalization(_\d+)?", l.name)), key=number)
+    named = [l for l in weighted if l not in convs and l not in bns]
+    return [layer for pair in zip(convs, bns, strict=True) for layer in pair] + named
+
+
+def keras_layers(model, graph, keras_name) -> list:
+    """The Keras layer for each of cnnc's weighted layers: by `keras_name(cnnc name)`, or, where that
+    is None (a layer Keras named itself), the next conv/BN in creation order."""
+    by_name = {layer.name: layer for layer in model.layers}
+    auto = iter(creation_order(model))
+    ours = [layer.name for layer in graph.layers if layer.params]
+    return [by_name[k] if (k := keras_name(name)) else next(auto) for name in ours]
 
 
 def convert(kind: str, weights: list[np.ndarray], flatten_from: tuple | None = None) -> list[np.ndarray]:
     """Keras tensors -> cnnc's layout, in cnnc's parameter order."""
     if kind == "conv":
         return [weights[0].transpose(3, 2, 0, 1), *weights[1:]]
+    if kind == "sepconv":  # depthwise (kh, kw, C, m) -> (C*m, 1, kh, kw), pointwise 1x1 like a conv
+        depthwise, pointwise, *bias = weights
+        kh, kw = depthwise.shape[:2]
+        depthwise = depthwise.reshape(kh, kw, -1).transpose(2, 0, 1)[:, None]  # channel c*m+j: group c
+        return [depthwise, pointwise.transpose(3, 2, 0, 1), *bias]
     if kind == "dense":
         w = weights[0]
         if flatten_from is not None:  # Keras flattens H, W, C; cnnc flattens C, H, W
@@ -127,3 +145,39 @@ def test_vgg16_matches_keras():
     layers = [layer for layer in model.layers if layer.weights]
     print("vgg16 max |diff| / max |logit|:",
           compare(logits_graph("vgg16"), layers, model, rng, {"fc1/dense": (7, 7, 512)}, batch=1))
+
+
+def test_xception_matches_keras():
+    rng = np.random.default_rng(3)
+    model = keras.applications.Xception(weights=None, classifier_activation=None)
+    randomise(model, rng)
+    graph = logits_graph("xception")
+
+    def keras_name(ours: str) -> str | None:  # e.g. middle_flow/middle_3/residual/sep_2/batchnorm
+        if "/shortcut/" in ours:
+            return None  # Keras named the shortcut convs and BNs itself
+        if ours == "predictions":
+            return ours
+        block = re.search(r"block(\d+)|middle_(\d+)", ours)
+        b = block.group(1) or int(block.group(2)) + 4  # the middle flow is Keras' block5 ... block12
+        kind, k = re.search(r"(cbr|sep)_(\d)", ours).groups()
+        bn = "_bn" if ours.endswith("batchnorm") else ""
+        return f"block{b}_{'conv' if kind == 'cbr' else 'sepconv'}{k}{bn}"
+
+    print("xception max |diff| / max |logit|:",
+          compare(graph, keras_layers(model, graph, keras_name), model, rng))
+
+
+def test_inception_resnet_v2_matches_keras():
+    rng = np.random.default_rng(4)
+    model = keras.applications.InceptionResNetV2(weights=None, classifier_activation=None)
+    randomise(model, rng)
+    graph = logits_graph("inception_resnet_v2")
+
+    def keras_name(ours: str) -> str | None:  # the named ones: the residual blocks' "up" convs, conv_7b
+        up = re.fullmatch(r"(block\d+_\d+)/.*residual/conv", ours)
+        fixed = {"conv_7b/conv": "conv_7b", "conv_7b/batchnorm": "conv_7b_bn", "predictions": "predictions"}
+        return f"{up.group(1)}_conv" if up else fixed.get(ours)
+
+    print("inception_resnet_v2 max |diff| / max |logit|:",
+          compare(graph, keras_layers(model, graph, keras_name), model, rng))

@@ -1,0 +1,145 @@
+"""Weights by name (`cnnc weights`, `--weights`) and train-only heads (`aux:`, `--aux`)."""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import cnnc
+from cnnc.compiler import checkpoint
+from cnnc.dsl.errors import WeightsError
+
+from test_cli import cnnc as run_cli
+
+
+def initializers(model) -> dict[str, np.ndarray]:
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_template_round_trips_and_user_values_land_in_the_model(tmp_path, suffix):
+    path = tmp_path / f"lenet5{suffix}"
+    r = run_cli("weights", "lenet5", "-o", str(path), "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    tensors = checkpoint.read(path)
+    graph = cnnc.build("lenet5")
+    assert {n: v.shape for n, v in tensors.items()} == {p.name: p.shape for p in graph.params}
+    seeded = initializers(cnnc.compile("lenet5", seed=3))
+    assert all(np.array_equal(tensors[n], seeded[n]) for n in tensors)  # the template is the seed's values
+    tensors = {n: np.full(v.shape, i, np.float32) for i, (n, v) in enumerate(sorted(tensors.items()))}
+    checkpoint.write(path, tensors.items())
+    model = cnnc.compile("lenet5", weights=path)
+    got = initializers(model)
+    assert all(np.array_equal(got[n], v) for n, v in tensors.items())
+    assert dict((p.key, p.value) for p in model.metadata_props)["cnnc.weights"] == path.name
+
+
+def test_files_are_byte_deterministic(tmp_path):
+    for i in range(2):
+        run_cli("weights", "lenet5", "-o", str(tmp_path / f"{i}.npz"))
+        run_cli("weights", "lenet5", "-o", str(tmp_path / f"{i}.safetensors"))
+    assert (tmp_path / "0.npz").read_bytes() == (tmp_path / "1.npz").read_bytes()
+    assert (tmp_path / "0.safetensors").read_bytes() == (tmp_path / "1.safetensors").read_bytes()
+
+
+def test_every_missing_unexpected_and_misshaped_name_is_listed_with_exit_2(tmp_path):
+    tensors = checkpoint.read(_template(tmp_path))
+    del tensors["c1/conv.weight"], tensors["f6/dense.bias"]
+    tensors["c3/conv.bias"] = np.zeros(3, np.float32)
+    tensors["extra.weight"] = np.zeros(1, np.float32)
+    path = tmp_path / "bad.safetensors"
+    checkpoint.write(path, tensors.items())
+    r = run_cli("compile", "lenet5", "--weights", str(path), "-o", str(tmp_path / "x.onnx"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    for needle in ["2 missing", "c1/conv.weight", "f6/dense.bias", "1 unexpected", "extra.weight",
+                   "1 with the wrong shape", "c3/conv.bias: file [3], network [16]"]:
+        assert needle in r.stderr, r.stderr
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_safetensors_reader_accepts_f16_bf16_f64_and_rejects_integers(tmp_path):
+    value = np.array([1.5, -2.25], np.float32)
+    bf16 = (value.view(np.uint32) >> 16).astype("<u2").tobytes()
+    entries = [("a", "F16", value.astype("<f2").tobytes()), ("b", "BF16", bf16),
+               ("c", "F64", value.astype("<f8").tobytes())]
+    path = tmp_path / "mixed.safetensors"
+    _write_raw(path, entries)
+    tensors = checkpoint.read(path)
+    assert all(np.array_equal(tensors[k], value) and tensors[k].dtype == np.float32 for k in "abc")
+    _write_raw(path, [("i", "I32", np.array([1, 2], "<i4").tobytes())])
+    with pytest.raises(WeightsError, match="must be floating point"):
+        checkpoint.read(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x05\x00\x00\x00\x00\x00\x00\x00{nope", b"\xff" * 16,
+                                     struct.pack("<Q", 2) + b"[]"])
+def test_corrupt_safetensors_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(content)
+    r = run_cli("compile", "lenet5", "--weights", str(path), "-o", str(tmp_path / "x.onnx"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "safetensors" in r.stderr, r.stderr
+
+
+def test_out_of_range_offsets_are_refused(tmp_path):
+    path = tmp_path / "bad.safetensors"
+    header = json.dumps({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8)
+    with pytest.raises(WeightsError, match="outside the file"):
+        checkpoint.read(path)
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    tensors = checkpoint.read(_template(tmp_path))
+    tensors["c1/conv.bias"] = np.full(6, np.nan, np.float32)
+    with pytest.raises(WeightsError, match="NaN"):
+        cnnc.compile("lenet5", weights=tensors)
+
+
+# ---- train-only heads -----------------------------------------------------------------------------
+def test_inception_v1_heads_are_left_out_by_default_and_kept_as_named_outputs_on_request():
+    plain, full = cnnc.build("inception_v1"), cnnc.build("inception_v1", aux=True)
+    assert plain.counts()["total"] == 6_998_552 and full.counts()["total"] == 13_378_280
+    assert plain.aux == () and plain.aux_heads == full.aux_heads == ("aux1", "aux2")
+    info = cnnc.summary("inception_v1")
+    assert info["params"]["total"] == 6_998_552 and info["params_with_aux"]["total"] == 13_378_280
+    model = cnnc.compile("inception_v1", aux=True)
+    assert [o.name for o in model.graph.output] == ["output", "aux1", "aux2"]
+    onnx.checker.check_model(model, full_check=True)
+    outputs = cnnc.Session(model.SerializeToString(), "cpu").run_all(
+        np.random.default_rng(0).standard_normal((2, 3, 224, 224), dtype=np.float32))
+    assert {k: v.shape for k, v in outputs.items()} == {k: (2, 1000) for k in ("output", "aux1", "aux2")}
+    np.testing.assert_allclose(outputs["aux1"].sum(axis=1), 1, rtol=1e-5)
+    # the main output is the same with and without the heads
+    lean = cnnc.Session(cnnc.compile("inception_v1").SerializeToString(), "cpu").run(
+        np.random.default_rng(0).standard_normal((2, 3, 224, 224), dtype=np.float32))
+    np.testing.assert_allclose(lean, outputs["output"], rtol=1e-6)
+
+
+def test_summary_prints_both_counts_and_weights_of_heads_are_accepted_without_aux(tmp_path):
+    r = run_cli("summary", "inception_v1")
+    assert "total params: 6,998,552" in r.stdout and "13,378,280" in r.stdout
+    path = tmp_path / "g.safetensors"
+    assert run_cli("weights", "inception_v1", "-o", str(path)).returncode == 0
+    r = run_cli("compile", "inception_v1", "--weights", str(path), "-o", str(tmp_path / "g.onnx"))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("compile", "inception_v1", "--aux", "--weights", str(path), "-o", str(tmp_path / "a.onnx"))
+    assert r.returncode == 0 and "outputs: output, aux1, aux2" in r.stdout
+
+
+def _template(tmp_path):
+    path = tmp_path / "t.safetensors"
+    checkpoint.write(path, cnnc.api.initial_weights("lenet5"))
+    return path
+
+
+def _write_raw(path, entries):
+    header, blob = {}, b""
+    for name, dtype, data in entries:
+        header[name] = {"dtype": dtype, "shape": [2], "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + blob)
