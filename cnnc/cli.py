@@ -24,9 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return USER_ERROR
+    import warnings
+
+    from .compiler.limits import Limits, limits
+    from .compiler.resolve import CompileWarning
     from .dsl.errors import CnncError
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("default", CompileWarning)
     try:
-        return args.run(args) or 0
+        try:
+            chosen = Limits.parse(getattr(args, "limit", None) or [])
+        except ValueError as e:
+            raise CnncError(f"--limit {e}") from None
+        with limits(chosen):
+            return args.run(args) or 0
     except CnncError as e:
         print(str(e), file=sys.stderr)
         return USER_ERROR
@@ -39,6 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cnnc: internal error: {type(e).__name__}: {e}\nThis is a bug in cnnc {__version__}; please "
               f"report it with the command and the file that caused it.", file=sys.stderr)
         return INTERNAL_ERROR
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    from .compiler.resolve import CompileWarning
+    text = str(message) if isinstance(message, CompileWarning) else f"warning: {message}"
+    print(text, file=sys.stderr)
+
+
+LIMIT_HELP = ("raise or lower a limit, NAME=VALUE (repeatable): repeat, layers, calls, depth, params, "
+              "activation_mb; see docs/language.md, Limits")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", help=weights_help + " (when MODEL is a network)")
     c.add_argument("--aux", action="store_true", help=aux_help + " (when MODEL is a network)")
     c.set_defaults(run=cmd_run)
+    for command in sub.choices.values():
+        if any(a.dest in ("net", "model") for a in command._actions):
+            command.add_argument("--limit", action="append", metavar="NAME=VALUE", help=LIMIT_HELP)
     return p
 
 

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..dsl.document import Document
@@ -18,7 +19,11 @@ if TYPE_CHECKING:
 
 def build(doc: Document, aux: bool = False) -> Graph:
     """Expand, evaluate and shape-check a document (with its train-only heads when `aux`)."""
-    return infer(doc.name, doc.input, resolve(doc), aux)
+    tree, found = resolve(doc)
+    graph = infer(doc.name, doc.input, tree, aux, found)
+    for warning in graph.warnings:
+        warnings.warn(warning, stacklevel=2)
+    return graph
 
 
 def to_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.ndarray]] | None = None,

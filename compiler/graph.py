@@ -7,12 +7,14 @@ from __future__ import annotations
 from ..dsl.errors import ShapeError
 from .ir import Graph, Layer, Shape
 from .ops import OPS, OpError
-from .resolve import RAux, RExpect, RMerge, RNode, ROp, RSeq
+from .limits import current as current_limits
+from .resolve import RAux, RExpect, RMerge, RNode, ROp, RSeq, CompileWarning
 
 PASSTHROUGH = frozenset({"dropout", "identity"})  # no tensor of their own: output is the input
 
 
-def infer(name: str, input_shape: Shape, tree: RSeq, aux: bool = False) -> Graph:
+def infer(name: str, input_shape: Shape, tree: RSeq, aux: bool = False,
+          warnings: tuple[CompileWarning, ...] = ()) -> Graph:
     """Walk the resolved tree from the input, producing the flat, ordered layer list.
 
     Train-only heads (`aux:`) are left out unless `aux` is true; then each becomes an extra output.
@@ -20,7 +22,7 @@ def infer(name: str, input_shape: Shape, tree: RSeq, aux: bool = False) -> Graph
     inferer = _Inferer(aux)
     out, shape = inferer.node(tree, "input", tuple(input_shape))
     return Graph(name, tuple(input_shape), tuple(inferer.layers), out, shape, tuple(inferer.aux),
-                 tuple(inferer.heads))
+                 tuple(inferer.heads), (*warnings, *inferer.warnings))
 
 
 def _fmt(shape: Shape) -> str:
@@ -34,6 +36,9 @@ class _Inferer:
         self.keep_aux = aux
         self.aux: list[tuple[str, str, Shape]] = []
         self.heads: list[str] = []
+        self.warnings: list[CompileWarning] = []
+        self.limits = current_limits()
+        self.params = 0
 
     def node(self, node: RNode, x: str, shape: Shape) -> tuple[str, Shape]:
         if isinstance(node, RSeq):
@@ -66,16 +71,39 @@ class _Inferer:
             out = spec.infer(attrs, shape)
             params = spec.params(attrs, shape, node.path)
         except OpError as e:
-            what = "" if node.path.rsplit("/", 1)[-1].startswith(node.op) else f" ({node.op})"
-            raise ShapeError(f"`{node.path}`{what} on input {_fmt(shape)}: {e}",
+            raise ShapeError(f"{_label(node)} on input {_fmt(shape)}: {e}",
                              node.arg_locs.get(e.arg, node.loc), node.trace) from None
         if any(d < 1 for d in out):
-            raise ShapeError(f"`{node.path}` ({node.op}) turns {_fmt(shape)} into {_fmt(out)}: a size "
+            raise ShapeError(f"{_label(node)} turns {_fmt(shape)} into {_fmt(out)}: a size "
                              f"reached zero", node.loc, node.trace)
+        self._check_size(node, out, params)
+        self._check_coverage(node, attrs, shape)
         output = x if node.op in PASSTHROUGH else self._claim(node.path, node)
         self.layers.append(Layer(node.path, node.op, attrs, (x,), output, out, params,
                                  spec.macs(attrs, shape, out), node.loc))
         return output, out
+
+    def _check_size(self, node: ROp, out: Shape, params) -> None:
+        size = 1
+        for d in out:
+            size *= d
+        if size * 4 > self.limits.activation_mb << 20:
+            raise ShapeError(f"{_label(node)} outputs {_fmt(out)}, {size * 4 / 2**20:,.0f} MiB per "
+                             f"image, over the limit of {self.limits.activation_mb:,} MiB (limit `activation_mb`)",
+                             node.loc, node.trace)
+        self.params += sum(p.size for p in params)
+        if self.params > self.limits.params:
+            raise ShapeError(f"the network has more than {self.limits.params:,} parameters by {_label(node)} "
+                             f"({sum(p.size for p in params):,} of them; limit `params`)",
+                             node.loc, node.trace)
+
+    def _check_coverage(self, node: ROp, attrs: dict, shape: Shape) -> None:
+        """A window wider than one cell whose stride is larger still never reads the cells in between."""
+        kernel, stride = attrs.get("kernel"), attrs.get("stride")
+        if kernel and stride and any(1 < k < s for k, s in zip(kernel, stride)):
+            self.warnings.append(CompileWarning(
+                f"{_label(node)} has kernel {kernel[0]}x{kernel[1]} and stride {stride[0]}x{stride[1]}: "
+                f"some input cells are never read", node.loc))
 
     def merge(self, node: RMerge, x: str, shape: Shape) -> tuple[str, Shape]:
         outs = [self.node(branch, x, shape) for branch in node.branches]
@@ -108,6 +136,11 @@ class _Inferer:
                              node.loc, node.trace)
         self.names.add(name)
         return name
+
+
+def _label(node: ROp) -> str:
+    """`mixed0/branch1x1/conv`, with the op added where the name does not already say it."""
+    return f"`{node.path}`" if node.path.rsplit("/", 1)[-1].startswith(node.op) else f"`{node.path}` ({node.op})"
 
 
 def _origin(tensor: str, merge: str) -> str:

@@ -66,6 +66,7 @@ class Graph:
     output_shape: Shape
     aux: tuple[tuple[str, str, Shape], ...] = ()  # train-only heads kept: (output name, tensor, shape)
     aux_heads: tuple[str, ...] = ()  # every train-only head of the network, kept or not
+    warnings: tuple[Any, ...] = field(default=(), compare=False)  # resolve.Warning: legal but suspicious
 
     @property
     def params(self) -> list[Param]:

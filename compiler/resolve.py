@@ -16,12 +16,9 @@ from ..dsl import expr
 from ..dsl.document import (AuxNode, Branch, CallNode, Document, ExpectNode, Layer, MergeNode, NamedNode, SeqNode,
                             Setting)
 from ..dsl.errors import CnncError, ExprError, Location, ResolveError, did_you_mean
+from .limits import current as current_limits
 from .ops import KINDS, OPS, Attrs, OpError
 
-MAX_REPEAT = 10_000
-MAX_LAYERS = 100_000
-MAX_CALLS = 100_000  # expanded calls of any kind, so that empty blocks cannot expand forever
-MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -75,10 +72,25 @@ class _Scope:
     stack: tuple[str, ...] = ()
 
 
-def resolve(doc: Document) -> RSeq:
+class CompileWarning(UserWarning):
+    """Something legal but probably unintended, such as a block that is never used; `build` issues
+    these through Python's `warnings`, and the CLI prints them as `file:line:col: warning: ...`."""
+
+    def __init__(self, message: str, loc: Location):
+        super().__init__(message)
+        self.message, self.loc = message, loc
+
+    def __str__(self) -> str:
+        return f"{self.loc}: warning: {self.message}"
+
+
+def resolve(doc: Document) -> tuple[RSeq, tuple[CompileWarning, ...]]:
     """Expand `doc` into a resolved tree; raises a located `CnncError` on the first problem."""
     resolver = _Resolver(doc)
-    return resolver.seq(doc.layers, "", _Scope(dict(resolver.constants)))
+    tree = resolver.seq(doc.layers, "", _Scope(dict(resolver.constants)))
+    unused = [CompileWarning(f"block `{name}` is defined but never used", block.loc)
+              for name, block in doc.blocks.items() if name not in resolver.used]
+    return tree, tuple(unused)
 
 
 def _plural(n: int, word: str) -> str:
@@ -99,6 +111,8 @@ class _Resolver:
         self.doc = doc
         self.layers = 0
         self.calls = 0
+        self.limits = current_limits()
+        self.used: set[str] = set()
         self.constants = {key: setting.value for key, setting in doc.constants.items()}
         for name, block in doc.blocks.items():
             if name in OPS:
@@ -158,8 +172,8 @@ class _Resolver:
         if node.item.repeat is None:
             return 1
         n = self._eval(node.item.repeat, node, scope)
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_REPEAT:
-            raise self._error(f"a repeat count must be an integer from 1 to {MAX_REPEAT:,}, got "
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self.limits.repeat:
+            raise self._error(f"a repeat count must be an integer from 1 to {self.limits.repeat:,}, got "
                               f"{expr.describe(n)}", node.loc.shifted(node.item.repeat.col), scope)
         return n
 
@@ -198,8 +212,9 @@ class _Resolver:
 
     def call(self, node: CallNode, path: str, scope: _Scope) -> RNode:
         self.calls += 1
-        if self.calls > MAX_CALLS:
-            raise self._error(f"the network expands to more than {MAX_CALLS:,} calls", node.loc, scope)
+        if self.calls > self.limits.calls:
+            raise self._error(f"the network expands to more than {self.limits.calls:,} calls (limit `calls`)",
+                              node.loc, scope)
         call = node.item.call
         args = [self._eval(a, node, scope) for a in call.args]
         kwargs = {}
@@ -229,8 +244,9 @@ class _Resolver:
         except OpError as e:
             raise self._error(str(e), arg_locs.get(e.arg, node.loc), scope) from None
         self.layers += 1
-        if self.layers > MAX_LAYERS:
-            raise self._error(f"the network expands to more than {MAX_LAYERS:,} layers", node.loc, scope)
+        if self.layers > self.limits.layers:
+            raise self._error(f"the network expands to more than {self.limits.layers:,} layers (limit `layers`)",
+                              node.loc, scope)
         return ROp(path, spec.name, attrs, node.loc, scope.trace, arg_locs)
 
     def block(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope) -> RNode:
@@ -239,8 +255,9 @@ class _Resolver:
         if name in scope.stack:
             cycle = " -> ".join((*scope.stack[scope.stack.index(name):], name))
             raise self._error(f"block `{name}` calls itself ({cycle})", node.loc, scope)
-        if len(scope.stack) >= MAX_DEPTH:
-            raise self._error(f"blocks nest more than {MAX_DEPTH} deep", node.loc, scope)
+        if len(scope.stack) >= self.limits.depth:
+            raise self._error(f"blocks nest more than {self.limits.depth} deep (limit `depth`)", node.loc, scope)
+        self.used.add(name)
         env = self._bind(block.signature, node, args, kwargs, scope)
         frame = f"{path}: `{node.text}` at {node.loc}"
         inner = _Scope(env, (*scope.trace, frame), (*scope.stack, name))

@@ -1,0 +1,89 @@
+"""Limits refuse runaway networks at once, and can be raised; warnings flag legal but suspicious files."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+
+import cnnc
+from cnnc.compiler.limits import Limits, limits
+from cnnc.compiler.resolve import CompileWarning
+from cnnc.dsl.errors import ResolveError, ShapeError
+
+from conftest import doc
+
+
+def check(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnc", "check", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("layer,limit", [("conv(640000000, 3x3)", "activation_mb"),
+                                         ("dense(640000000)", "params")])
+def test_a_huge_typo_is_refused_in_well_under_a_second(tmp_path, layer, limit):
+    path = tmp_path / "big.yaml"
+    path.write_text(f"network: big\ninput: [64, 32, 32]\nlayers:\n  - flatten\n  - {layer}\n"
+                    if layer.startswith("dense") else f"network: big\ninput: [3, 32, 32]\nlayers:\n  - {layer}\n")
+    start = time.perf_counter()
+    r = check(str(path))
+    assert r.returncode == 2 and f"limit `{limit}`" in r.stderr and "big.yaml:5:" in r.stderr or \
+        "big.yaml:4:" in r.stderr, r.stderr
+    assert time.perf_counter() - start < 10  # a whole process; the check itself takes milliseconds
+
+
+def test_limits_can_be_raised_and_lowered():
+    net = doc("  - conv(8, 3x3) x 3\n")
+    with limits(layers=2), pytest.raises(ResolveError, match="more than 2 layers"):
+        cnnc.build(net)
+    with limits(repeat=2), pytest.raises(ResolveError, match="from 1 to 2,"):
+        cnnc.build(net)
+    with limits(params=100), pytest.raises(ShapeError, match="limit `params`"):
+        cnnc.build(net)
+    assert len(cnnc.build(net).layers) == 3  # the defaults are back after the `with`
+
+
+def test_cli_limit_option(tmp_path):
+    path = tmp_path / "n.yaml"
+    path.write_text("network: n\ninput: [3, 8, 8]\nlayers:\n  - conv(8, 3x3) x 3\n")
+    assert check(str(path)).returncode == 0
+    r = check(str(path), "--limit", "layers=2")
+    assert r.returncode == 2 and "n.yaml:4:" in r.stderr and "limit `layers`" in r.stderr
+    r = check(str(path), "--limit", "layerz=2")
+    assert r.returncode == 2 and "NAME=VALUE" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_limits_parse_rejects_nonsense():
+    assert Limits.parse(["params=1e10"]).params == 10**10
+    for bad in ["params", "params=", "params=-1", "params=1.5", "nope=3", "params=x"]:
+        with pytest.raises(ValueError):
+            Limits.parse([bad])
+
+
+def test_an_unused_block_is_a_located_warning_not_an_error(tmp_path):
+    path = tmp_path / "n.yaml"
+    path.write_text("network: n\ninput: [3, 8, 8]\nblocks:\n  used: relu\n  helper: [conv(4, 1x1)]\n"
+                    "  dead: helper\nlayers:\n  - used\n")
+    r = check(str(path))
+    assert r.returncode == 0
+    assert "n.yaml:6:3: warning: block `dead` is defined but never used" in r.stderr
+    assert "n.yaml:5:3: warning: block `helper` is defined but never used" in r.stderr  # used only by dead code
+    assert "used`" not in r.stderr.replace("never used", "")
+
+
+def test_a_strided_window_that_skips_input_is_a_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cnnc.build(doc("  - maxpool(2x2, stride=3)\n  - conv(4, 1x1, stride=2)\n", "[3, 12, 12]"))
+    messages = [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
+    assert len(messages) == 1 and "kernel 2x2 and stride 3x3" in messages[0]  # 1x1/2 is ResNet's idiom
+
+
+def test_shipped_architectures_build_without_warnings():
+    from cnnc.architectures import names
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for name in names():
+            cnnc.build(name)
