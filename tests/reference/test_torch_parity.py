@@ -1,4 +1,5 @@
-"""Numerics against PyTorch reference implementations: timm `inception_v4` and torchvision `resnet50`,
+"""Numerics against PyTorch reference implementations: timm `inception_v4`, torchvision `resnet50` and
+`resnext50_32x4d` (both of cnnc's forms: grouped, and the 32 towers that cnnc stacks into it),
 built with random weights (BN running statistics included), their state dicts mapped onto cnnc's parameter
 names, the same input run through both in inference mode. Needs torch, torchvision and timm (timm imports
 torchvision): without them these tests are skipped; run them by hand after touching lowering or padding.
@@ -76,10 +77,10 @@ def randomise(model, rng) -> None:
     model.eval()
 
 
-def compare(graph, model, torch_name: Callable[[str], str], rng, batch: int = 2) -> float:
-    """Load the model's state dict into cnnc by name, run both, return max |difference| / max |logit|.
-    `torch_name` maps a cnnc layer name to the PyTorch module holding the same parameters; cnnc's parameter
-    kinds (weight, bias, running_mean, running_var) are PyTorch's, and so are its layouts."""
+def mapped(graph, model, torch_name: Callable[[str], str]) -> dict[str, np.ndarray]:
+    """The model's state dict under cnnc's parameter names. `torch_name` maps a cnnc layer name to the
+    PyTorch module holding the same parameters; cnnc's parameter kinds (weight, bias, running_mean,
+    running_var) are PyTorch's, and so are its layouts."""
     state = {key: value.numpy() for key, value in model.state_dict().items()}
     values = {}
     for layer in (layer for layer in graph.layers if layer.params):
@@ -90,6 +91,13 @@ def compare(graph, model, torch_name: Callable[[str], str], rng, batch: int = 2)
             values[p.name] = value.astype(np.float32)
     leftover = [key for key in state if not key.endswith("num_batches_tracked")]
     assert not leftover, f"reference tensors with no cnnc parameter: {leftover[:5]}"
+    return values
+
+
+def compare(graph, model, torch_name: Callable[[str], str] | dict, rng, batch: int = 2) -> float:
+    """Load the model's state dict into cnnc by name (or the values given), run both, return
+    max |difference| / max |logit|."""
+    values = torch_name if isinstance(torch_name, dict) else mapped(graph, model, torch_name)
     onnx_model = cnnc.compiler.to_onnx(graph, weights=[(p, values[p.name]) for p in graph.params])
 
     x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
@@ -169,3 +177,48 @@ def test_inception_v4_matches_timm():
     randomise(model, rng)
     print("inception_v4 max |diff| / max |logit|:",
           compare(logits_graph("inception_v4"), model, timm_inception_v4_name, rng))
+
+
+def torchvision_resnext_name(ours: str) -> str:
+    """layer2/identity_block_1/add/residual/cbr_2/batchnorm -> layer2.1.bn2 (resnext50_grouped's names)."""
+    fixed = {"conv1/conv": "conv1", "conv1/batchnorm": "bn1", "fc": "fc"}
+    if ours in fixed:
+        return fixed[ours]
+    stage, block, _add, branch, *inner = ours.split("/")
+    prefix = f"{stage}.{0 if block == 'projection_block' else int(block.rsplit('_', 1)[1])}"
+    if branch == "shortcut":
+        return f"{prefix}.downsample.{0 if inner == ['conv'] else 1}"
+    position = {"cbr_1": 1, "cbr_2": 2}.get(inner[0], 3)
+    return f"{prefix}.{'conv' if inner[-1] == 'conv' else 'bn'}{position}"
+
+
+def split_into_towers(graph, grouped: dict[str, np.ndarray], towers: int = 32) -> dict[str, np.ndarray]:
+    """Grouped-form values -> the tower form's names: tower i owns slice i of every grouped tensor (of the
+    input channels for the last 1x1 conv, whose outputs the towers sum)."""
+    out = {}
+    for p in graph.params:
+        m = re.fullmatch(r"(.*/residual)/add/branch(\d+)/(.*)", p.name)
+        if m is None:
+            out[p.name] = grouped[p.name]
+            continue
+        axis = 1 if m[3] == "conv.weight" else 0
+        out[p.name] = np.split(grouped[f"{m[1]}/{m[3]}"], towers, axis=axis)[int(m[2]) - 1]
+        assert out[p.name].shape == p.shape, p.name
+    return out
+
+
+@pytest.mark.parametrize("form", ["resnext50_grouped", "resnext50"])
+def test_resnext50_matches_torchvision(form):
+    if torchvision is None:
+        pytest.skip("torchvision is not installed")
+    from torchvision.models import resnext50_32x4d
+
+    rng = np.random.default_rng(2)
+    torch.manual_seed(2)
+    model = resnext50_32x4d(weights=None)
+    randomise(model, rng)
+    values = mapped(logits_graph("resnext50_grouped"), model, torchvision_resnext_name)
+    graph = logits_graph(form)
+    if form == "resnext50":
+        values = split_into_towers(graph, values)
+    print(f"{form} max |diff| / max |logit|:", compare(graph, model, values, rng))
