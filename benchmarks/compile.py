@@ -1,41 +1,94 @@
 """Whole-process `cnnc compile` wall time and peak memory for every shipped architecture.
 
-Run by hand (not a test): `python benchmarks/compile.py [--repeat 3]` with cnnc installed; it prints a
-Markdown table for benchmarks/RESULTS.md. Uses GNU time (/usr/bin/time) for the peak RSS.
+Run by hand (not a test), from the repository root:
+
+    python benchmarks/compile.py [--repeat 3] [--baseline DIR] [--only NAME ...] [-- COMPILE OPTIONS]
+
+Each run is `python -m cnnc compile NAME -o FILE [OPTIONS]` under GNU time (/usr/bin/time) for the wall
+time and the peak RSS, started in the repository root, so the working tree is what runs. With
+`--baseline DIR` (another checkout, e.g. `git worktree add /tmp/base HEAD`), the same command also runs
+there, alternating with this tree's run by run, so that both see the same load on a shared machine; the
+table then gives both and their ratio. Prints a Markdown table for benchmarks/RESULTS.md, with the
+machine and versions above it.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-from cnnc.architectures import names
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(name: str, out: Path) -> tuple[float, int]:
-    r = subprocess.run(["/usr/bin/time", "-f", "%e %M", "cnnc", "compile", name, "-o", str(out)],
-                       capture_output=True, text=True, check=True)
+def measure(source: Path, name: str, out: Path, options: list[str]) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in kB and file size in bytes (with its external data) of one compile."""
+    for stale in (out, out.with_name(out.name + ".data")):
+        stale.unlink(missing_ok=True)
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %M", sys.executable, "-m", "cnnc", "compile", name, "-o",
+                        str(out), *options], capture_output=True, text=True, cwd=source)
+    if r.returncode != 0:
+        raise SystemExit(f"{source}: cnnc compile {name} failed:\n{r.stderr}")
     wall, rss_kb = r.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss_kb)
+    data = out.with_name(out.name + ".data")
+    return float(wall), int(rss_kb), out.stat().st_size + (data.stat().st_size if data.exists() else 0)
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import numpy
+    import onnx
+    return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB; Python {platform.python_version()}, "
+            f"numpy {numpy.__version__}, onnx {onnx.__version__}; {datetime.date.today().isoformat()}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="another checkout to run side by side with this one")
+    parser.add_argument("--only", nargs="*", help="these architectures (default: every shipped one)")
+    parser.add_argument("options", nargs="*", help="extra `cnnc compile` options, after `--`")
     args = parser.parse_args()
-    print("| network | file MB | wall s (median of %d) | peak RSS MB | RSS / file |" % args.repeat)
-    print("|---|---|---|---|---|")
+    sys.path.insert(0, str(ROOT))
+    from cnnc.architectures import names
+
+    trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+    print(f"Machine: {machine()}.  ")
+    print(f"Command: `python benchmarks/compile.py {' '.join(sys.argv[1:])}` (each run: `python -m cnnc compile "
+          f"NAME -o FILE{''.join(' ' + o for o in args.options)}` under /usr/bin/time; wall: median of "
+          f"{args.repeat}, peak RSS: the largest)\n")
+    if args.baseline:
+        print("| network | file MB (before / after) | wall s before | wall s after | after / before | "
+              "peak RSS MB before | peak RSS MB after | RSS / file after |")
+        print("|---|---|---|---|---|---|---|---|")
+    else:
+        print("| network | file MB | wall s | peak RSS MB | RSS / file |")
+        print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names():
-            out = Path(tmp) / f"{name}.onnx"
-            runs = [measure(name, out) for _ in range(args.repeat)]
-            size = os.path.getsize(out) / 1e6
-            wall = statistics.median(r[0] for r in runs)
-            rss = max(r[1] for r in runs) / 1e3
-            print(f"| {name} | {size:.1f} | {wall:.2f} | {rss:.0f} | {rss / size:.1f} |")
+        for name in args.only or names():
+            runs: dict[str, list[tuple[float, int, int]]] = {label: [] for label, _ in trees}
+            for _ in range(args.repeat):
+                for label, source in trees:
+                    runs[label].append(measure(source, name, Path(tmp) / f"{label}.onnx", args.options))
+            wall = {label: statistics.median(r[0] for r in rs) for label, rs in runs.items()}
+            rss = {label: max(r[1] for r in rs) / 1e3 for label, rs in runs.items()}
+            size = {label: rs[-1][2] / 1e6 for label, rs in runs.items()}
+            if args.baseline:
+                sizes = f"{size['baseline']:.1f} / {size['this']:.1f}"
+                print(f"| {name} | {sizes} | {wall['baseline']:.2f} | {wall['this']:.2f} | "
+                      f"{wall['this'] / wall['baseline']:.2f} | {rss['baseline']:.0f} | {rss['this']:.0f} | "
+                      f"{rss['this'] / size['this']:.1f} |")
+            else:
+                print(f"| {name} | {size['this']:.1f} | {wall['this']:.2f} | {rss['this']:.0f} | "
+                      f"{rss['this'] / size['this']:.1f} |")
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

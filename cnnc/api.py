@@ -4,17 +4,24 @@
     graph = cnnc.build(net)                # shapes, parameters, MACs
     model = cnnc.compile(net, seed=0)      # onnx.ModelProto
     cnnc.save(model, "resnet50.onnx")      # atomic write
+    cnnc.compile_to(net, "resnet50.onnx")  # both at once, streamed: one weight tensor in memory at a time
+
+Models whose file would pass protobuf's 2 GiB are written with ONNX external data: `NAME.onnx` plus
+`NAME.onnx.data` beside it (the model names it by that relative path).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, Union
 
 from . import __version__
 from .architectures import names as shipped_names, path as shipped_path
-from .compiler import build as _build, to_onnx
+from .compiler import build as _build
 from .compiler.ir import Graph
 from .dsl.document import Document, load as _load_file
 from .dsl.errors import CnncError, SourceError, did_you_mean
@@ -22,6 +29,9 @@ from .dsl.errors import CnncError, SourceError, did_you_mean
 if TYPE_CHECKING:
     import numpy as np
     import onnx
+
+    from .compiler.lower import DType, Lowered
+    from .compiler.protowriter import TensorSpec
 
 
 def locate(net: str | os.PathLike) -> tuple[Path, str]:
@@ -51,25 +61,50 @@ def build(net: str | os.PathLike | Document, aux: bool = False) -> Graph:
     return _build(load(net), aux)
 
 
-MAX_MODEL_BYTES = (2 << 30) - (64 << 20)  # protobuf's 2 GiB limit, less room for the graph itself
+EXTERNAL_DATA_ABOVE = (1 << 31) - 1  # the most protobuf reads as one message: bigger models go external
+DTYPES = ("float32", "float16")
 
 
 Weights = Union[str, os.PathLike, Mapping[str, "np.ndarray"]]
 
 
+@dataclass(frozen=True)
+class Written:
+    """What `compile_to` or `save` wrote: the model file, and its external data file when it has one."""
+
+    path: Path
+    data_path: Path | None
+    size: int  # bytes, both files together
+    outputs: tuple[str, ...]
+
+
 def compile(net: str | os.PathLike | Document, seed: int = 0, aux: bool = False,  # noqa: A001
-            weights: Weights | None = None) -> onnx.ModelProto:
+            weights: Weights | None = None, dtype: DType = "float32", fold_bn: bool = False) -> onnx.ModelProto:
     """The network as an ONNX model, with seeded initial weights or with `weights` (a `.safetensors`
-    or `.npz` file, or a mapping) loaded by parameter name."""
+    or `.npz` file, or a mapping) loaded by parameter name. `dtype="float16"` stores the weights and
+    computes in float16 (input and output stay float32); `fold_bn` folds batch normalisations into the
+    convolutions before them."""
+    lowered, values = _lowered(net, seed, aux, weights, dtype, fold_bn)
+    return lowered.complete(values)
+
+
+def compile_to(net: str | os.PathLike | Document, path: str | os.PathLike, seed: int = 0, aux: bool = False,
+               weights: Weights | None = None, dtype: DType = "float32", fold_bn: bool = False,
+               external_data_above: int = EXTERNAL_DATA_ABOVE) -> Written:
+    """`save(compile(net, ...), path)` without ever holding the model: each weight tensor is made, written
+    and dropped in turn. The file has the same bytes."""
+    lowered, values = _lowered(net, seed, aux, weights, dtype, fold_bn)
+    return _write(lowered.model, lowered.tensors, values, path, external_data_above)
+
+
+def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: Weights | None, dtype: DType,
+             fold_bn: bool) -> tuple[Lowered, Iterator[np.ndarray]]:
+    from .compiler import lower_onnx
+
+    if dtype not in DTYPES:
+        raise CnncError(f"dtype `{dtype}`: expected one of {', '.join(DTYPES)}")
     doc = load(net)
     graph = _build(doc, aux)
-    weight_bytes = 4 * sum(p.size for p in graph.params)
-    if weight_bytes > MAX_MODEL_BYTES:
-        largest = max(graph.layers, key=lambda layer: layer.param_count)
-        raise CnncError(f"`{doc.name}` has {weight_bytes // 4:,} parameters ({weight_bytes / 2**30:.2f} GiB "
-                        f"as float32; the largest layer, `{largest.name}`, has {largest.param_count:,}); a "
-                        f"single ONNX file holds at most 2 GiB, and cnnc does not yet write ONNX external "
-                        f"data", largest.loc)
     source_hash = hashlib.sha256(doc.source.text.encode()).hexdigest()
     metadata = {"cnnc.version": __version__, "cnnc.network": doc.name, "cnnc.source_sha256": source_hash}
     values = None
@@ -82,7 +117,12 @@ def compile(net: str | os.PathLike | Document, seed: int = 0, aux: bool = False,
         optional = [] if aux else [p.name for p in _build(doc, True).params]
         values = checkpoint.match(graph.params, tensors, source, optional)
         metadata["cnnc.weights"] = Path(source).name if source != "the weights given" else "given"
-    return to_onnx(graph, seed, values, producer_version=__version__, metadata=metadata)
+    if dtype != "float32":
+        metadata["cnnc.dtype"] = dtype
+    if fold_bn:
+        metadata["cnnc.fold_bn"] = "true"
+    return lower_onnx(graph, seed, values, producer_version=__version__, metadata=metadata, dtype=dtype,
+                      fold_bn=fold_bn)
 
 
 def initial_weights(net: str | os.PathLike | Document, seed: int = 0, aux: bool = True):
@@ -110,20 +150,95 @@ def summary(net: str | os.PathLike | Document | Graph) -> dict[str, Any]:
     }
 
 
-def save(model: onnx.ModelProto, path: str | os.PathLike) -> None:
-    """Write `model` atomically: a temporary file beside `path`, then a rename."""
+def save(model: onnx.ModelProto, path: str | os.PathLike, external_data_above: int = EXTERNAL_DATA_ABOVE) -> Written:
+    """Write `model` atomically: temporary files beside `path`, then renames. A model whose file would
+    be larger than `external_data_above` bytes gets its weights in `PATH.data` (ONNX external data)."""
+    skeleton, tensors, values = _streamable(model)
+    return _write(skeleton, tensors, values, path, external_data_above)
+
+
+def _streamable(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[TensorSpec], Iterator[np.ndarray]]:
+    """`model` less its raw-data initialisers (copied field by field: the weights are not copied), and
+    those initialisers as specs and values."""
+    import numpy as np
+    from google.protobuf.message import Message
+
+    from .compiler.protowriter import TensorSpec, numpy_dtype
+
+    def copy(dst: Message, fields: Iterable[tuple[Any, Any]], skip: str = "") -> None:
+        for field, value in fields:
+            if field.name == skip:
+                continue
+            if isinstance(value, Message):
+                getattr(dst, field.name).CopyFrom(value)
+            elif isinstance(value, (bool, int, float, str, bytes)):
+                setattr(dst, field.name, value)
+            else:
+                getattr(dst, field.name).extend(value)
+
+    skeleton = type(model)()
+    copy(skeleton, model.ListFields(), skip="graph")
+    copy(skeleton.graph, model.graph.ListFields(), skip="initializer")
+    streamed = []
+    for t in model.graph.initializer:
+        dtype = numpy_dtype(t.data_type)
+        if dtype is not None and t.HasField("raw_data") and t.data_location == t.DEFAULT:
+            streamed.append((TensorSpec(t.name, tuple(t.dims), dtype), t))
+        else:
+            skeleton.graph.initializer.add().CopyFrom(t)
+    values = (np.frombuffer(t.raw_data, spec.dtype).reshape(spec.shape) for spec, t in streamed)
+    return skeleton, [spec for spec, _ in streamed], values
+
+
+def _write(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], values: Iterable[np.ndarray],
+           path: str | os.PathLike, external_data_above: int) -> Written:
+    from .compiler import protowriter
+
     path = Path(path)
     if path.is_dir():
         raise CnncError(f"`{path}` is a directory; give a file name for the model")
     if not path.parent.exists():
         raise CnncError(f"cannot write `{path}`: the folder `{path.parent}` does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    layout = protowriter.layout(skeleton, tensors)
+    data_path = None
+    if layout.size > external_data_above:
+        data_path = path.with_name(f"{path.name}.data")
+        layout = protowriter.layout(skeleton, tensors, data_path.name)
+        if layout.size > protowriter.MAX_PROTO_BYTES:
+            raise CnncError(f"`{path}`: even with its weights in `{data_path.name}`, the model takes "
+                            f"{layout.size:,} bytes, over protobuf's 2 GiB")
+    tmp, data_tmp = (p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in (path, data_path or path))
     try:
-        with open(tmp, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, path)
+        with open(tmp, "wb") as out, open(data_tmp, "wb") if data_path else contextlib.nullcontext() as data:
+            protowriter.write(layout, tensors, values, out, data)
+        with _signals_held():  # the pair is replaced together or not at all
+            if data_path:
+                os.replace(data_tmp, data_path)
+            os.replace(tmp, path)
     except OSError as e:
         raise CnncError(f"cannot write `{path}`: {e.strerror or e}") from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for leftover in (tmp, data_tmp):
+            if leftover.exists():
+                leftover.unlink()
+    outputs = tuple(o.name for o in skeleton.graph.output)
+    return Written(path, data_path, layout.size + layout.data_size, outputs)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then reach their handlers."""
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    try:
+        previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
+    except ValueError:  # not the main thread, where Python runs no signal handler anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for s in caught:
+            signal.raise_signal(s)

@@ -77,12 +77,44 @@ def _parser() -> argparse.ArgumentParser:
 
     aux_help = "keep the train-only heads (`aux:`), as extra outputs named after them"
     weights_help = "load every parameter by name from a .safetensors or .npz file (see `cnnc weights`)"
+    dtype_help = ("the weights' and the computation's type (default float32); a float16 model still "
+                  "takes and gives float32")
+    fold_help = "fold each batchnorm into the conv before it (inference only: fewer nodes, smaller file)"
 
-    c = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
+    c = sub.add_parser("summary", help="the layers grouped by block: shapes, parameters, MACs, totals")
     c.add_argument("net", help=net_help)
     c.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     c.add_argument("--aux", action="store_true", help="list the train-only heads' layers too")
+    c.add_argument("--depth", type=_depth, default=None, metavar="N",
+                   help="show N levels of the block hierarchy, deeper ones summed into their block "
+                        "(default: all)")
+    c.add_argument("--no-fold", action="store_true", help="list every repeat instead of folding identical "
+                                                          "ones into one row (`inception_a ×3`)")
     c.set_defaults(run=cmd_summary)
+
+    c = sub.add_parser("expand", help="the network with every block call and repeat written out, as YAML")
+    c.add_argument("net", help=net_help)
+    c.set_defaults(run=cmd_expand)
+
+    c = sub.add_parser("draw", help="an SVG picture of the network, or of one block inside it")
+    c.add_argument("net", help=net_help)
+    c.add_argument("-o", "--output", help="the .svg file to write (default: NAME.svg, or NAME_BLOCK.svg)")
+    c.add_argument("--expand", metavar="BLOCK",
+                   help="draw this block's inside (branches side by side), as first called in the network; "
+                        "also a module's name, e.g. mixed5")
+    c.set_defaults(run=cmd_draw)
+
+    c = sub.add_parser("schema", help="the JSON Schema of network files, for editor completion")
+    c.set_defaults(run=cmd_schema)
+
+    c = sub.add_parser("export-triton", help="write a Triton Inference Server model repository entry")
+    c.add_argument("net", help=net_help)
+    c.add_argument("repository", metavar="REPO_DIR", help="the model repository folder (made if missing)")
+    c.add_argument("--gpu", action="store_true", help="run the instance on the GPU (default: the CPU)")
+    c.add_argument("--max-batch", type=_positive, default=8, help="Triton's max_batch_size (default 8)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
+    c.add_argument("--weights", help=weights_help)
+    c.set_defaults(run=cmd_export_triton)
 
     c = sub.add_parser("compile", help="write an ONNX model")
     c.add_argument("net", help=net_help)
@@ -90,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
     c.add_argument("--weights", help=weights_help)
     c.add_argument("--aux", action="store_true", help=aux_help)
+    c.add_argument("--dtype", choices=["float32", "float16"], default="float32", help=dtype_help)
+    c.add_argument("--fold-bn", action="store_true", help=fold_help)
     c.set_defaults(run=cmd_compile)
 
     c = sub.add_parser("weights", help="write the named initial weights: the template for --weights")
@@ -107,7 +141,36 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
     c.add_argument("--weights", help=weights_help + " (when MODEL is a network)")
     c.add_argument("--aux", action="store_true", help=aux_help + " (when MODEL is a network)")
+    c.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                   help=dtype_help + " (when MODEL is a network)")
+    c.add_argument("--fold-bn", action="store_true", help=fold_help + " (when MODEL is a network)")
     c.set_defaults(run=cmd_run)
+
+    c = sub.add_parser("bench", help="latency, throughput and GFLOP/s in ONNX Runtime")
+    c.add_argument("model", help="an .onnx file, or a network (compiled in memory with seed 0)")
+    c.add_argument("--batch", type=_batches, default=[1, 8], help="batch sizes, e.g. 1,8,32 (default 1,8)")
+    c.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto",
+                   help="auto: CUDA when it really initialises, else the CPU")
+    c.add_argument("--threads", type=int, default=0, help="intra-op threads (default: onnxruntime's, one per core)")
+    c.add_argument("--seconds", type=float, default=3.0, help="timed run time per batch size (default 3)")
+    c.add_argument("--io-binding", action="store_true",
+                   help="keep input and outputs on the device (with cuda: times the model, not the copies)")
+    c.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    c.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                   help=dtype_help + " (when MODEL is a network)")
+    c.add_argument("--fold-bn", action="store_true", help=fold_help + " (when MODEL is a network)")
+    c.set_defaults(run=cmd_bench)
+
+    c = sub.add_parser("quantize", help="int8 model for CPUs (static, QDQ), compared with the original")
+    c.add_argument("model", help="a float32 .onnx file")
+    c.add_argument("-o", "--output", required=True, help="the int8 .onnx file to write")
+    source = c.add_mutually_exclusive_group()
+    source.add_argument("--calibration", metavar="DIR", help="a folder of .npy input samples to calibrate on")
+    source.add_argument("--random", type=_positive, default=64, metavar="N",
+                        help="calibrate on N random inputs, N(0, 1) noise (default 64)")
+    c.add_argument("--batch", type=_positive, default=8, help="batch size of the throughput comparison (default 8)")
+    c.add_argument("--seconds", type=float, default=5.0, help="time for the throughput comparison (default 5)")
+    c.set_defaults(run=cmd_quantize)
     for command in sub.choices.values():
         if any(a.dest in ("net", "model") for a in command._actions):
             command.add_argument("--limit", action="append", metavar="NAME=VALUE", help=LIMIT_HELP)
@@ -122,6 +185,10 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _batches(text: str) -> list[int]:
+    return [_positive(part) for part in text.split(",")]
 
 
 def cmd_list(args) -> int:
@@ -151,29 +218,66 @@ def cmd_summary(args) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    rows = [(l["name"], l["op"], _shape(l["output_shape"]), f"{l['params']:,}" if l["params"] else "",
-             f"{l['macs']:,}" if l["macs"] else "") for l in info["layers"]]
-    _table(("name", "op", "output shape", "params", "MACs"), rows, right={3, 4})
-    p = info["params"]
-    print(f"\n{info['name']}: input {_shape(info['input_shape'])} -> output {_shape(info['output_shape'])}")
-    print(f"total params: {p['total']:,}   trainable: {p['trainable']:,}   "
-          f"non-trainable: {p['non_trainable']:,}")
-    print(f"MACs: {info['macs']:,} ({info['macs'] / 1e9:.3f} G)")
-    if "params_with_aux" in info:
-        a = info["params_with_aux"]
-        print(f"with the train-only heads ({', '.join(info['aux_heads'])}; `--aux` keeps them): total params "
-              f"{a['total']:,}   trainable: {a['trainable']:,}   non-trainable: {a['non_trainable']:,}")
+    from .summary_table import origins_of, print_summary, rows
+    table = rows(info["layers"], origins_of(api.load(args.net)), args.depth, fold=not args.no_fold)
+    print_summary(info, table)
+    return 0
+
+
+def _depth(text: str) -> int | None:
+    from .summary_table import parse_depth
+    try:
+        return parse_depth(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a level (1, 2, ...) or `all`, got {text!r}") from None
+
+
+def cmd_expand(args) -> int:
+    from . import api
+    from .expand import expand
+    sys.stdout.write(expand(api.load(args.net)))
+    return 0
+
+
+def cmd_draw(args) -> int:
+    from . import api
+    from .draw import render, write
+    doc = api.load(args.net)
+    svg = render(doc, expand=args.expand)
+    out = Path(args.output or (f"{doc.name}_{args.expand.replace('/', '_')}.svg" if args.expand
+                               else f"{doc.name}.svg"))
+    write(svg, out)
+    print(f"wrote {out} ({len(svg.encode()) / 1e3:.1f} kB)")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from .dsl.schema import json_schema_text
+    sys.stdout.write(json_schema_text())
+    return 0
+
+
+def cmd_export_triton(args) -> int:
+    from . import api
+    from .triton import export
+    doc = api.load(args.net)
+    model = api.compile(doc, seed=args.seed, weights=args.weights)
+    weights = f"weights from {Path(args.weights).name}" if args.weights else f"seed {args.seed}"
+    folder = export(model, doc.name, args.repository, args.max_batch, args.gpu,
+                    f"Triton model configuration, written by cnnc {__version__} from {doc.source.file} ({weights}).")
+    print(f"wrote {folder / '1' / 'model.onnx'} and {folder / 'config.pbtxt'} "
+          f"({'GPU' if args.gpu else 'CPU'} instance, max batch {args.max_batch})")
     return 0
 
 
 def cmd_compile(args) -> int:
     from . import api
     doc = api.load(args.net)
-    model = api.compile(doc, seed=args.seed, aux=args.aux, weights=args.weights)
     out = Path(args.output or f"{doc.name}.onnx")
-    api.save(model, out)
-    outputs = ", ".join(o.name for o in model.graph.output)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; outputs: {outputs})")
+    written = api.compile_to(doc, out, seed=args.seed, aux=args.aux, weights=args.weights, dtype=args.dtype,
+                             fold_bn=args.fold_bn)
+    files = f"{out} and its weights {written.data_path}" if written.data_path else f"{out}"
+    print(f"wrote {files} ({written.size / 1e6:.1f} MB; outputs: {', '.join(written.outputs)})")
     return 0
 
 
@@ -199,9 +303,12 @@ def cmd_run(args) -> int:
     if path.suffix == ".onnx":
         if not path.is_file():
             raise CnncError(f"cannot read `{path}`: no such file")
-        model: bytes = path.read_bytes()
-    else:
-        model = api.compile(args.model, aux=args.aux, weights=args.weights).SerializeToString()
+        model: bytes | str = path.read_bytes()
+    else:  # compiled to a temporary folder, removed when the command ends: models above 2 GiB need files
+        import tempfile
+        folder = tempfile.TemporaryDirectory(prefix="cnnc-run-")
+        model = str(api.compile_to(args.model, Path(folder.name) / "model.onnx", aux=args.aux, weights=args.weights,
+                                   dtype=args.dtype, fold_bn=args.fold_bn).path)
     try:
         session = Session(model, args.provider)
     except RuntimeUnavailable as e:
@@ -225,6 +332,114 @@ def cmd_run(args) -> int:
         top = np.argsort(-y[0])[:5]
         print("top-5 of sample 0: " + ", ".join(f"{int(i)} ({y[0, i]:.4f})" for i in top))
     return 0
+
+
+def cmd_bench(args) -> int:
+    from .dsl.errors import CnncError
+    from .runtime import RuntimeUnavailable
+    from .runtime.bench import BenchError, Budget, bench
+
+    model, name, macs, source = _bench_model(args)
+    try:
+        with _progress_bar(not args.json) as progress:
+            report = bench(model, args.batch, args.provider, args.threads, args.io_binding, macs, source, name,
+                           Budget(seconds=args.seconds), progress)
+    except (RuntimeUnavailable, BenchError) as e:
+        raise CnncError(str(e)) from None
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    work = (f"{macs / 1e9:.3f} G" if macs >= 1e8 else f"{macs / 1e6:.3f} M") + f" MACs per image ({source})" \
+        if macs is not None else f"MACs {source}"
+    print(f"{name}: input {_shape(report.input_shape)} {report.input_type}, {work}")
+    print(f"provider: {report.provider}, threads: {args.threads or 'default'}"
+          f"{', io binding' if args.io_binding else ''}")
+    rows = [(r.batch, r.iterations, f"{r.median_ms:.2f}", f"{r.p90_ms:.2f}", f"{r.images_per_s:.1f}",
+             f"{r.gflops:.1f}" if r.gflops is not None else "n/a") for r in report.results]
+    _table(("batch", "runs", "median ms", "p90 ms", "images/s", "GFLOP/s"), rows, right=set(range(6)))
+    return 0
+
+
+def cmd_quantize(args) -> int:
+    from .dsl.errors import CnncError
+    from .runtime.bench import Budget
+    from .runtime.quantize import QuantizeError, calibration_inputs, compare, quantize
+
+    path, out = Path(args.model), Path(args.output)
+    if path.suffix != ".onnx" or not path.is_file():
+        raise CnncError(f"`{path}` is not an .onnx file; compile the network first (`cnnc compile NET -o "
+                        f"MODEL.onnx`), then quantize MODEL.onnx")
+    if out.resolve() == path.resolve():
+        raise CnncError(f"-o `{out}` would overwrite the model being quantized; give another file name")
+    if not out.parent.exists():
+        raise CnncError(f"cannot write `{out}`: the folder `{out.parent}` does not exist")
+    try:
+        inputs, described = calibration_inputs(path, args.calibration, None if args.calibration else args.random)
+        print(f"calibrating on {described}", flush=True)
+        head = quantize(path, out, inputs, described)
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, from {path.stat().st_size / 1e6:.1f} MB): int8 QDQ, "
+              f"per-channel weights; kept in float32: {', '.join(head) or 'nothing'}", flush=True)
+        with _progress_bar(True) as progress:
+            c = compare(path, out, inputs, args.batch, Budget(seconds=args.seconds),
+                        progress=(lambda f: progress(args.batch, f)) if progress else None)
+    except QuantizeError as e:
+        raise CnncError(str(e)) from None
+    if c.top1_agreement is not None:
+        print(f"top-1 agreement with float32 on the {c.inputs} calibration inputs: {100 * c.top1_agreement:.1f}% "
+              f"(float32 predicts {c.fp32_classes} distinct class{'es' if c.fp32_classes != 1 else ''})")
+    print(f"max |int8 - float32|: {c.max_abs_diff:.4g} (output)" + (
+        f", {c.logits_max_abs_diff:.4g} on the logits (max |logit| {c.logits_max_abs:.4g})"
+        if c.logits_max_abs_diff is not None else ""))
+    print(f"throughput at batch {c.batch} on the CPU, side by side ({c.rounds} rounds, medians): float32 "
+          f"{c.fp32_images_per_s:.1f} images/s, int8 {c.int8_images_per_s:.1f} images/s: {c.speedup:.2f}x")
+    return 0
+
+
+def _bench_model(args) -> tuple[bytes | str, str, int | None, str]:
+    """The model (bytes, or the path of a .onnx), a display name, its MACs per image and where they come
+    from: a network's own count; for a .onnx cnnc wrote, a recount from its graph (runtime/bench.py); for
+    another .onnx, unknown."""
+    from . import api
+    from .dsl.errors import CnncError
+    path = Path(args.model)
+    if path.suffix != ".onnx":
+        doc = api.load(args.model)
+        model = api.compile(doc, dtype=args.dtype, fold_bn=args.fold_bn)
+        return model.SerializeToString(), doc.name, api.build(doc).macs, "cnnc graph"
+    if not path.is_file():
+        raise CnncError(f"cannot read `{path}`: no such file")
+    import onnx
+
+    from .runtime.bench import count_macs
+    try:
+        proto = onnx.load(path, load_external_data=False)  # the graph and the weights' shapes suffice
+    except Exception as e:  # protobuf's DecodeError and friends
+        raise CnncError(f"cannot read `{path}` as an ONNX model: {str(e).splitlines()[0]}") from None
+    if proto.producer_name != "cnnc":
+        return str(path), path.name, None, f"n/a (written by {proto.producer_name or 'an unknown producer'}, not cnnc)"
+    return str(path), path.name, count_macs(proto), "recounted from the ONNX graph"
+
+
+def _progress_bar(show: bool):
+    """A rich progress bar on stderr, one row per batch size, while stderr is a terminal; the context
+    gives `update(batch, fraction)`, or None when no bar is shown."""
+    import contextlib
+    if not show or not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    @contextlib.contextmanager
+    def bar():
+        tasks: dict[int, int] = {}
+        with Progress(TextColumn("batch {task.fields[batch]:>4}"), BarColumn(), TimeElapsedColumn(),
+                      console=Console(stderr=True), transient=True) as p:
+            def update(batch: int, fraction: float) -> None:
+                if batch not in tasks:
+                    tasks[batch] = p.add_task("", total=1.0, batch=batch)
+                p.update(tasks[batch], completed=fraction)
+            yield update
+    return bar()
 
 
 def _input(args, session, np):

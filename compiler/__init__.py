@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from .lower import DType, Lowered
+
 
 def build(doc: Document, aux: bool = False) -> Graph:
     """Expand, evaluate and shape-check a document (with its train-only heads when `aux`)."""
@@ -28,33 +30,34 @@ def build(doc: Document, aux: bool = False) -> Graph:
 
 def to_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.ndarray]] | None = None,
             producer_version: str = "", metadata: dict[str, str] | None = None,
-            group_towers: bool = True) -> onnx.ModelProto:
+            group_towers: bool = True, dtype: DType = "float32", fold_bn: bool = False) -> onnx.ModelProto:
     """Lower `graph` to ONNX with seeded initial weights (or the `weights` given, by source parameter).
 
-    With `group_towers`, identical parallel towers become grouped convolutions (compiler/towers.py).
+    With `group_towers`, identical parallel towers become grouped convolutions (compiler/towers.py);
+    with `fold_bn`, batch normalisations fold into the convs before them (compiler/foldbn.py); `dtype`
+    is the type of the weights and of every tensor inside the model (compiler/lower.py).
     """
-    from .lower import lower
-    from .weights import initial_weights
+    lowered, values = lower_onnx(graph, seed, weights, producer_version, metadata, group_towers, dtype, fold_bn)
+    return lowered.complete(values)
 
-    values = weights if weights is not None else initial_weights(graph, seed)
+
+def lower_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.ndarray]] | None = None,
+               producer_version: str = "", metadata: dict[str, str] | None = None, group_towers: bool = True,
+               dtype: DType = "float32", fold_bn: bool = False) -> tuple[Lowered, Iterator[np.ndarray]]:
+    """As `to_onnx`, but the model less its parameters' values, and those values made lazily, in order:
+    what compiler/protowriter.py streams to a file one tensor at a time."""
+    from .lower import lower
+    from .values import given, seeded, values
+
+    source = given(weights) if weights is not None else seeded(seed)
+    sources, recipes = graph.params, {}
     if group_towers:
         from .towers import group_towers as stack
-        graph, recipes = stack(graph)
-        if recipes:
-            values = _assembled(graph, values, recipes)
-    return lower(graph, values, producer_version, metadata)
-
-
-def _assembled(graph: Graph, values: Iterable[tuple[Param, np.ndarray]], recipes: dict) -> Iterator:
-    """The values of `graph`'s parameters, stacked ones assembled from their source tensors."""
-    needed = {name for recipe in recipes.values() for name in recipe.sources}
-    held: dict[str, np.ndarray] = {}
-    for param, value in values:
-        if param.name in needed:
-            held[param.name] = value
-        else:
-            yield param, value
-    for param in graph.params:
-        if param.name in recipes:
-            recipe = recipes[param.name]
-            yield param, recipe.assemble([held[name] for name in recipe.sources])
+        graph, stacked = stack(graph)
+        recipes.update(stacked)
+    if fold_bn:
+        from .foldbn import fold_batchnorm
+        graph, folded = fold_batchnorm(graph)
+        recipes.update(folded)
+    lowered = lower(graph, producer_version, metadata, dtype)
+    return lowered, values(lowered.params, sources, source, recipes, dtype)

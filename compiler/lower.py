@@ -1,37 +1,49 @@
-"""`ir.Graph` + parameter values -> ONNX `ModelProto` (NCHW, one lowering function per op).
+"""`ir.Graph` -> ONNX `ModelProto` without its parameter values (NCHW, one lowering function per op).
 
 The model has one input `input` [batch, C, H, W] with a symbolic batch axis and one output `output`;
 every intermediate tensor's shape is recorded as value_info; initialisers are raw little-endian bytes.
 Node names and tensor names are the layers' hierarchical names; each node's doc_string holds the
 `file:line:col` it came from.
+
+`lower` returns the model with every node, shape and constant but none of the parameters' values: a
+`Lowered`, which either becomes a whole `ModelProto` in memory (`complete`) or is streamed to a file
+tensor by tensor (compiler/protowriter.py). With `dtype="float16"` parameters, constants and every
+intermediate tensor are float16; `input` and `output` stay float32, with a Cast after the input and
+before each output, so callers feed and read float32 whichever the model computes in.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from dataclasses import dataclass
+from typing import Callable, Iterable, Literal
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
 from .ir import Graph, Layer, Param
+from .protowriter import TensorSpec, data_type
 
 OPSET = 21
 IR_VERSION = 10  # onnxruntime >= 1.20 loads IR 10 / opset 21; onnx's own default (IR 14) is too new
 BATCH = "batch"
+DType = Literal["float32", "float16"]
+DTYPES: tuple[DType, ...] = ("float32", "float16")
 
 
 class _Ctx:
     """What a lowering function may use: tensor renaming and constant creation."""
 
-    def __init__(self, rename: dict[str, str]):
+    def __init__(self, rename: dict[str, str], dtype: np.dtype):
         self.rename = rename
+        self.dtype = dtype
         self.constants: list[TensorProto] = []
 
     def t(self, name: str) -> str:
         return self.rename.get(name, name)
 
     def constant(self, name: str, value: np.ndarray) -> str:
-        self.constants.append(_tensor(name, value))
+        """An initialiser holding `value`; float values take the model's float type."""
+        self.constants.append(_tensor(name, value.astype(self.dtype) if value.dtype.kind == "f" else value))
         return name
 
 
@@ -213,47 +225,93 @@ LOWERINGS: dict[str, Lowering] = {
 
 
 def _tensor(name: str, value: np.ndarray) -> TensorProto:
-    integer = value.dtype == np.int64
-    value = np.ascontiguousarray(value, dtype=np.int64 if integer else np.float32)
-    t = TensorProto(name=name, data_type=TensorProto.INT64 if integer else TensorProto.FLOAT, dims=value.shape)
+    value = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+    t = TensorProto(name=name, data_type=data_type(value.dtype), dims=value.shape)
     t.raw_data = value.tobytes()
     return t
 
 
-def _info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH, *shape])
+def _info(name: str, shape: tuple[int, ...], elem_type: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem_type, [BATCH, *shape])
 
 
-def lower(graph: Graph, weights: Iterable[tuple[Param, np.ndarray]], producer_version: str = "",
-          metadata: dict[str, str] | None = None) -> onnx.ModelProto:
-    """Build the ONNX model of `graph` with the given parameter values."""
+@dataclass(frozen=True)
+class Lowered:
+    """An ONNX model less its parameters' values: `model` holds every node, shape and constant; the
+    initialisers of `params`, of type `dtype`, go first in the graph, before the constants."""
+
+    model: onnx.ModelProto
+    params: tuple[Param, ...]
+    dtype: DType
+
+    @property
+    def tensors(self) -> list[TensorSpec]:
+        return [TensorSpec(p.name, p.shape, np.dtype(self.dtype)) for p in self.params]
+
+    def complete(self, values: Iterable[np.ndarray]) -> onnx.ModelProto:
+        """The whole model in memory, with `values` (one per parameter, in order)."""
+        model = onnx.ModelProto()
+        model.CopyFrom(self.model)
+        constants = list(model.graph.initializer)
+        model.graph.ClearField("initializer")
+        model.graph.initializer.extend([_tensor(p.name, v) for p, v in zip(self.params, values, strict=True)])
+        model.graph.initializer.extend(constants)
+        return model
+
+
+def lower(graph: Graph, producer_version: str = "", metadata: dict[str, str] | None = None,
+          dtype: DType = "float32") -> Lowered:
+    """The ONNX model of `graph`, less its parameters' values."""
     outputs = [("output", graph.output, graph.output_shape), *graph.aux]
-    rename: dict[str, str] = {}
-    copies: list[onnx.NodeProto] = []
-    for name, tensor, _shape in outputs:
-        if tensor == "input" or tensor in rename:  # already an input or another output: copy it
-            copies.append(helper.make_node("Identity", [rename.get(tensor, tensor)], [name], name=name))
-        else:
-            rename[tensor] = name
+    rename, first, last, inner = _boundaries(graph, outputs, dtype != "float32")
     if graph.output != "output":
         rename.setdefault("output", "output.inner")  # a layer named `output` that is not the last one
-    ctx = _Ctx(rename)
-    nodes: list[onnx.NodeProto] = []
+    ctx = _Ctx(rename, np.dtype(dtype))
+    nodes: list[onnx.NodeProto] = first
     for layer in graph.layers:
         nodes.extend(LOWERINGS[layer.op](layer, ctx))
-    nodes += copies
-    initializers = [_tensor(p.name, v) for p, v in weights] + ctx.constants
-    value_info = [_info(layer.output, layer.shape) for layer in graph.layers
+    nodes += last
+    elem_type = data_type(np.dtype(dtype))
+    value_info = [_info(layer.output, layer.shape, elem_type) for layer in graph.layers
                   if layer.output != "input" and layer.output not in rename]
+    value_info += [_info(name, shape, elem_type) for name, shape in inner]
     onnx_graph = helper.make_graph(
         nodes, graph.name, [_info("input", graph.input_shape)],
         [_info(name, shape) for name, _tensor, shape in outputs],
-        initializer=initializers, value_info=_unique(value_info))
+        initializer=ctx.constants, value_info=_unique(value_info))
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="cnnc", producer_version=producer_version)
     for key, value in (metadata or {}).items():
         model.metadata_props.add(key=key, value=value)
-    return model
+    return Lowered(model, tuple(graph.params), dtype)
+
+
+def _boundaries(graph: Graph, outputs: list[tuple[str, str, tuple[int, ...]]], cast: bool):
+    """How tensors are renamed at the model's edges, the nodes before and after the layers' own, and
+    the tensors those nodes add. Each output renames the tensor it shows, or copies an earlier output
+    (or the input) that shows the same tensor; with `cast`, float16 tensors are cast from and to the
+    float32 `input` and outputs. Added names contain a `.`, which layer names cannot."""
+    rename: dict[str, str] = {}
+    first: list[onnx.NodeProto] = []
+    last: list[onnx.NodeProto] = []
+    inner: list[tuple[str, tuple[int, ...]]] = []
+    if cast:
+        rename["input"] = "input.float16"
+        first.append(helper.make_node("Cast", ["input"], ["input.float16"], name="input.cast",
+                                      to=TensorProto.FLOAT16))
+        inner.append(("input.float16", graph.input_shape))
+    shown: dict[str, str] = {}  # tensor -> the output that shows it
+    for name, tensor, shape in outputs:
+        if tensor == "input" or tensor in shown:
+            last.append(helper.make_node("Identity", [shown.get(tensor, tensor)], [name], name=name))
+        elif cast:
+            shown[tensor], rename[tensor] = name, f"{name}.float16"
+            last.append(helper.make_node("Cast", [rename[tensor]], [name], name=f"{name}.cast",
+                                         to=TensorProto.FLOAT))
+            inner.append((rename[tensor], shape))
+        else:
+            shown[tensor] = rename[tensor] = name
+    return rename, first, last, inner
 
 
 def _unique(infos: list[onnx.ValueInfoProto]) -> list[onnx.ValueInfoProto]:

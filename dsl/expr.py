@@ -174,12 +174,40 @@ def _parse_cached(text: str, start: str) -> Node | tuple[int, str]:
         return (_error_offset(e, text), _describe(e, text))
 
 
+MAX_NESTING = 32  # brackets inside brackets
+MAX_OPERATORS = 200  # arithmetic operators in one expression (each one is a level of the syntax tree)
+MAX_DIGITS = 30
+
+
+def _too_complex(text: str) -> tuple[int, str] | None:
+    """Where and why `text` is too deep or too long to parse, checked before parsing (whose recursion
+    such text would exhaust)."""
+    depth = operators = digits = 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                return i, f"brackets nest more than {MAX_NESTING} deep"
+        elif ch in ")]":
+            depth -= 1
+        elif ch in "+-*/%":
+            operators += 1
+            if operators > MAX_OPERATORS:
+                return i, f"it has more than {MAX_OPERATORS} operators"
+        digits = digits + 1 if ch.isdigit() else 0
+        if digits > MAX_DIGITS:
+            return i - digits + 1, f"a number has more than {MAX_DIGITS} digits"
+    return None
+
+
 def parse(text: str, start: str, loc: Location) -> Node:
     """Parse `text` as `start` ('item', 'signature' or 'expr'); errors are located from `loc`."""
-    result = _parse_cached(text, start)
+    result = _too_complex(text) or _parse_cached(text, start)
     if isinstance(result, tuple):
         col, why = result
-        raise ExprError(f"cannot read `{text}` as {_WHAT[start]}: {why}", loc.shifted(col))
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        shown = shown.replace("\n", "\\n").replace("\r", "\\r").replace("\t", " ")
+        raise ExprError(f"cannot read `{shown}` as {_WHAT[start]}: {why}", loc.shifted(col))
     return result
 
 

@@ -1,8 +1,10 @@
 """The structure of a cnnc document, as pydantic models (and, from them, a JSON Schema).
 
 A *layer node* is one of: a call string, a list (sequence), `concat:` or `add:` with branches,
-`expect:` with a shape, or a one-key mapping that names the node under it. The union is discriminated
-by a function of the raw value, so a mistake is reported against the one kind it was meant to be.
+`expect:` with a shape, `aux:` with a train-only head, or a one-key mapping that names the node under
+it. The union is discriminated by a function of the raw value, so a mistake is reported against the one
+kind it was meant to be. `json_schema()` turns the same models into the JSON Schema that editors use for
+completion and hover help (`cnnc schema`, shipped as `dsl/cnnc.schema.json`).
 """
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from typing_extensions import TypeAliasType
 
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, RootModel, StringConstraints, Tag,
                       field_validator)
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Scalar = Union[bool, int, float, str]
 MERGES = ("concat", "add")
 RESERVED = (*MERGES, "expect", "aux")
 TAGS = ("call", "sequence", *RESERVED, "named", "list", "mapping")  # the union tags used below
+SCHEMA_FILE = "cnnc.schema.json"  # beside this module; `cnnc schema` prints the same text
 
 
 class _Strict(BaseModel):
@@ -40,9 +45,29 @@ def _branches_kind(value: Any) -> str | None:
     return "list" if isinstance(value, list) else "mapping" if isinstance(value, dict) else None
 
 
+def _with_split_pieces(schema: dict[str, Any]) -> None:
+    """JSON Schema only: let a list of layers hold numbers and booleans too.
+
+    YAML splits a flow list at every comma, also inside a call's parentheses: a plain YAML reader (an
+    editor) sees `[cbr(f, 3x3, 2, 1)]` as the strings `cbr(f` and `3x3`, the number 2 and the string
+    `1)`. cnnc joins the pieces back before validating (dsl/source.py); an editor cannot, so its schema
+    accepts such pieces rather than flag a valid file.
+    """
+    schema["items"] = {"anyOf": [schema["items"], {
+        "type": ["number", "boolean"],
+        "description": "A piece of a call that YAML split at a comma inside a flow list; cnnc joins the "
+                       "pieces back."}]}
+
+
 Branches = Annotated[
-    Union[Annotated[list["LayerNode"], Tag("list")],
-          Annotated[dict[Identifier, "LayerNode"], Tag("mapping")]],
+    Union[Annotated[list["LayerNode"], Tag("list"),
+                    Field(title="Branch list", json_schema_extra=_with_split_pieces,
+                          description="Unnamed branches, named `branch1`, `branch2`, ... in order; "
+                                      "`call x N` here means N parallel copies of the call.")],
+          Annotated[dict[Identifier, "LayerNode"], Tag("mapping"),
+                    Field(title="Named branches", description="Branch name -> layer; the names become part "
+                          "of the layer names (`mixed0/branch5x5/...`). `identity` passes the input "
+                          "through.")]],
     Discriminator(_branches_kind, custom_error_type="branches",
                   custom_error_message="branches are a list of layers, or a mapping from branch name to "
                                        "layer"),
@@ -50,14 +75,14 @@ Branches = Annotated[
 
 
 class Concat(_Strict):
-    """Parallel branches, each fed the same input, joined on the channel axis."""
+    """Parallel branches, each fed the same input, joined on the channel axis (an Inception module)."""
 
     concat: Branches = Field(description="The branches: a list, or a mapping from branch name to branch. "
                                          "`call x N` in the list means N parallel copies.")
 
 
 class Add(_Strict):
-    """Parallel branches, each fed the same input, summed element-wise (a residual connection when one "
+    """Parallel branches, each fed the same input, summed element-wise (a residual connection when one
     branch is `identity`)."""
 
     add: Branches = Field(description="The branches to sum: a list, or a mapping from name to branch "
@@ -79,7 +104,14 @@ class Aux(_Strict):
 
 
 class Named(RootModel[dict[Identifier, "LayerNode"]]):
-    """A one-key mapping `name: node` that gives the node under it a name."""
+    """A one-key mapping `name: layer` that names the layer under it (`mixed5: inception_b(160)`): the
+    name becomes its node's name and the prefix of its parameters' names."""
+
+    # The discriminator sends a mapping here only when it has none of the reserved keys; say so in the
+    # JSON Schema too, so that exactly one member of the layer union matches any document.
+    model_config = ConfigDict(json_schema_extra={
+        "minProperties": 1, "maxProperties": 1,
+        "propertyNames": {"pattern": IDENTIFIER_PATTERN, "not": {"enum": list(RESERVED)}}})
 
     @field_validator("root")
     @classmethod
@@ -92,8 +124,15 @@ class Named(RootModel[dict[Identifier, "LayerNode"]]):
 
 LayerNode = TypeAliasType("LayerNode", Annotated[
     Union[
-        Annotated[str, Tag("call")],
-        Annotated[list["LayerNode"], Tag("sequence")],
+        Annotated[str, Tag("call"),
+                  Field(title="Call", description="A call of an op or a block, with positional then keyword "
+                        "arguments: `conv(64, 3x3, stride=2, padding=same)`, `relu`, `cbr(32, 3x3)`; "
+                        "`call x N` repeats it N times in a row.",
+                        examples=["conv(64, 3x3, stride=2)", "batchnorm", "relu", "inception_a(64) x 3"])],
+        Annotated[list["LayerNode"], Tag("sequence"),
+                  Field(title="Sequence", json_schema_extra=_with_split_pieces,
+                        description="Layers applied one after another; nested lists are spliced into the "
+                                    "enclosing one.")],
         Annotated[Concat, Tag("concat")],
         Annotated[Add, Tag("add")],
         Annotated[Expect, Tag("expect")],
@@ -104,14 +143,21 @@ LayerNode = TypeAliasType("LayerNode", Annotated[
                   custom_error_message="a layer is a call such as `conv(64, 3x3)`, a list of layers, "
                                        "`concat:`/`add:` with branches, `expect: [C, H, W]`, or "
                                        "`name: layer`"),
+    Field(description="A layer: a call such as `conv(64, 3x3)`, a list of layers, `concat:` or `add:` with "
+                      "branches, `expect: [C, H, W]`, `aux: head`, or `name: layer`."),
 ])
 
 
-ConstantValue = TypeAliasType("ConstantValue", Union[Scalar, list["ConstantValue"]])
+ConstantValue = TypeAliasType("ConstantValue", Annotated[
+    Union[Scalar, list["ConstantValue"]],
+    Field(description="A number, a boolean, an expression string such as `2*f` or `3x3`, or a list of "
+                      "them, nested as deep as needed."),
+])
 
 
 class Network(_Strict):
-    """A cnnc network file."""
+    """A cnnc network file: a convolutional network, from its input shape to its output, written as
+    reusable blocks and a list of layers. Reference: docs/language.md."""
 
     network: Identifier = Field(description="The network's name (used for the ONNX graph name).")
     input: list[Annotated[int, Field(gt=0)]] = Field(
@@ -128,8 +174,11 @@ class Network(_Strict):
                     "table `c3: [[0, 1, 2], [1, 2, 3], ...]`.")
     blocks: dict[str, LayerNode] = Field(
         default_factory=dict,
-        description="Reusable blocks: `name(param, param: type = default, ...)` -> layer node.")
-    layers: list[LayerNode] = Field(min_length=1, description="The network, from input to output.")
+        description="Reusable blocks: the key is a signature `name(param, int param, param=default, ...)`, "
+                    "the value the block's layer, e.g. `cbr(filters, kernel, stride=1): [conv(filters, "
+                    "kernel, stride=stride), batchnorm, relu]`.")
+    layers: list[LayerNode] = Field(min_length=1, description="The network, from input to output.",
+                                    json_schema_extra=_with_split_pieces)
 
 
 Aux.model_rebuild()
@@ -137,3 +186,34 @@ Concat.model_rebuild()
 Add.model_rebuild()
 Named.model_rebuild()
 Network.model_rebuild()
+
+
+# ---- JSON Schema --------------------------------------------------------------------------------
+class _EditorSchema(GenerateJsonSchema):
+    """Pydantic's JSON Schema with identifier-keyed mappings closed: pydantic writes their key pattern as
+    `patternProperties`, which lets any other key through; `propertyNames` rejects it, as validation does."""
+
+    def dict_schema(self, schema) -> JsonSchemaValue:
+        out = super().dict_schema(schema)
+        patterns = out.get("patternProperties")
+        if patterns and len(patterns) == 1 and "additionalProperties" not in out:
+            (pattern, values), = patterns.items()
+            out = {key: v for key, v in out.items() if key != "patternProperties"}
+            out.update(propertyNames={"pattern": pattern}, additionalProperties=values)
+        return out
+
+    def generate(self, schema, mode="validation") -> JsonSchemaValue:
+        out = super().generate(schema, mode)
+        return {"$schema": self.schema_dialect, "title": "cnnc network file",
+                **{k: v for k, v in out.items() if k != "title"}}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a network file, with a description on every model and field."""
+    return Network.model_json_schema(schema_generator=_EditorSchema)
+
+
+def json_schema_text() -> str:
+    """`json_schema()` as the text of `dsl/cnnc.schema.json` (and of `cnnc schema`)."""
+    import json
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"

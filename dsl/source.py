@@ -71,7 +71,13 @@ def loads(raw: bytes | str, name: str = "<string>") -> Source:
         return Location(name, mark.line + 1, mark.column + 1,
                         lines[mark.line] if mark.line < len(lines) else "")
 
-    loader = _GuardedLoader(text, at)
+    try:
+        loader = _GuardedLoader(text, at)
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow, found before parsing
+        line = text.count("\n", 0, e.position)
+        col = e.position - (text.rfind("\n", 0, e.position) + 1)
+        raise SourceError(f"character U+{e.character if isinstance(e.character, int) else ord(e.character):04X} "
+                          f"is not allowed in YAML text", Location(name, line + 1, col + 1, lines[line] if line < len(lines) else "")) from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
@@ -166,6 +172,9 @@ class _Converter:
             return [self.convert(v, path + (i,)) for i, v in enumerate(children)]
         if node.tag not in _SCALARS:
             raise SourceError(f"YAML tag `{node.tag}` is not allowed", self.at(node.start_mark))
+        if node.tag in (_INT, _FLOAT) and len(node.value) > 40:
+            raise SourceError(f"the number `{node.value[:20]}...` has {len(node.value)} characters; numbers "
+                              f"here have at most 40", loc)
         return _LOADER.yaml_constructors[node.tag](_LOADER, node)
 
     def _mapping(self, node: yaml.MappingNode, path: NodePath) -> dict:
@@ -262,4 +271,5 @@ def _open_brackets(node: yaml.Node) -> int:
     return v.count("(") + v.count("[") - v.count(")") - v.count("]")
 
 
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _LOADER = yaml.SafeLoader("")  # only its scalar constructors are used

@@ -1,0 +1,263 @@
+"""`cnnc summary` as a table: the layers grouped by the blocks of their names, with repeats folded.
+
+Consumes what `cnnc.summary()` returns (the `--json` object) plus the block each name was expanded from;
+produces rows, then renders them with rich. A row is a layer, or a group (a block call, a named list, a
+merge's branch) with the parameters and MACs of everything under it summed; `depth` folds the levels
+below it into their groups. Consecutive siblings that the language numbered (`inception_a_1`,
+`inception_a_2`, ... or list branches `branch1`, `branch2`, ...) and that are identical are folded into
+one row, `inception_a ×2`. rich is imported only when a table is printed.
+"""
+from __future__ import annotations
+
+import io
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from .compiler.resolve import RAux, RMerge, RNode, ROp, RSeq, resolve
+from .dsl.document import Document
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a layer, a group of layers, or a folded run of identical groups."""
+
+    name: str  # the full name; a folded run is `parent/base`, shown with `×repeat`
+    level: int  # 1 for the top level
+    op: str  # the op; for a group, the block it was called as, or its merge
+    shape: tuple[int, ...]  # output shape (of the group's last layer)
+    params: int
+    macs: int
+    group: bool = False
+    expanded: bool = False  # a group whose members follow as rows of their own
+    repeat: int = 1  # > 1: a folded run of this many identical siblings; the numbers are their sum
+    first: str = ""  # a folded run: the name of its first member
+
+
+@dataclass
+class _Node:
+    name: str
+    layers: list[Mapping[str, Any]] = field(default_factory=list)  # every layer at or under this name
+    children: dict[str, _Node] = field(default_factory=dict)
+    own: Mapping[str, Any] | None = None  # the layer named exactly this (a merge, for a group)
+
+
+# ---- rows ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Origins:
+    """What the names alone do not say: the block each group was called as, each layer's arguments."""
+
+    blocks: Mapping[str, str] = field(default_factory=dict)  # `mixed0` -> `inception_a`
+    attrs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # layer name -> its arguments
+
+
+def rows(layers: Iterable[Mapping[str, Any]], origins: Origins | None = None, depth: int | None = None,
+         fold: bool = True) -> list[Row]:
+    """The table's rows for `layers` (the `layers` of `cnnc.summary()`), grouped by name.
+
+    `origins` (see `origins_of`) names groups after their blocks and tells apart layers that only their
+    arguments distinguish (a 1x7 and a 7x1 conv); `depth` is the deepest level shown (None: all); `fold`
+    folds runs of identical numbered siblings.
+    """
+    root = _tree(layers)
+    out: list[Row] = []
+    _visit(root, 1, origins or Origins(), depth, fold, out)
+    return out
+
+
+def _tree(layers: Iterable[Mapping[str, Any]]) -> _Node:
+    root = _Node("")
+    for layer in layers:
+        node = root
+        parts = layer["name"].split("/")
+        for i in range(len(parts)):
+            node = node.children.setdefault(parts[i], _Node("/".join(parts[:i + 1])))
+            node.layers.append(layer)
+        node.own = layer
+    return root
+
+
+def _visit(node: _Node, level: int, origins: Origins, depth: int | None, fold: bool, out: list[Row]) -> None:
+    kids = list(node.children.values())
+    blocks = origins.blocks
+    i = 0
+    while i < len(kids):
+        n = _run(kids, i, origins.attrs) if fold else 1
+        child = kids[i]
+        if n > 1:
+            out.append(_folded(node, kids[i:i + n], level, blocks))
+            i += n
+            continue
+        if child.children:
+            expanded = depth is None or level < depth
+            out.append(Row(child.name, level, _op(child, blocks), tuple(child.layers[-1]["output_shape"]),
+                           _sum(child.layers, "params"), _sum(child.layers, "macs"), True, expanded))
+            if expanded:
+                _visit(child, level + 1, origins, depth, fold, out)
+        else:
+            layer = child.own or child.layers[-1]
+            out.append(Row(child.name, level, layer["op"], tuple(layer["output_shape"]), layer["params"],
+                           layer["macs"]))
+        i += 1
+
+
+def _folded(parent: _Node, run: list[_Node], level: int, blocks: Mapping[str, str]) -> Row:
+    """One row for identical siblings `base_1, base_2, ...`: named `parent/base`, their numbers summed."""
+    first = run[0]
+    members = [layer for node in run for layer in node.layers]
+    base = _numbered(first.name.rsplit("/", 1)[-1])[0]
+    name = f"{parent.name}/{base}" if parent.name else base
+    return Row(name, level, _op(first, blocks), tuple(run[-1].layers[-1]["output_shape"]), _sum(members, "params"),
+               _sum(members, "macs"), bool(first.children), False, len(run), first.name)
+
+
+def _op(node: _Node, blocks: Mapping[str, str]) -> str:
+    if node.name in blocks:
+        return blocks[node.name]
+    return node.own["op"] if node.own is not None else ""
+
+
+def _sum(layers: Iterable[Mapping[str, Any]], key: str) -> int:
+    return sum(layer[key] for layer in layers)
+
+
+_NUMBERED = re.compile(r"^(.*?)(?:_(\d+)|(?<=^branch)(\d+))$")
+
+
+def _numbered(name: str) -> tuple[str, int | None]:
+    """`inception_a_3` -> (`inception_a`, 3); `branch7` -> (`branch`, 7): the names the language numbers."""
+    m = _NUMBERED.match(name)
+    if not m:
+        return name, None
+    return m.group(1), int(m.group(2) or m.group(3))
+
+
+def _run(kids: list[_Node], i: int, attrs: Mapping[str, Mapping[str, Any]]) -> int:
+    """How many siblings from `kids[i]` on are numbered in order and identical (at least 1)."""
+    base, number = _numbered(kids[i].name.rsplit("/", 1)[-1])
+    if number is None:
+        return 1
+    first = _structure(kids[i], attrs)
+    n = 1
+    while i + n < len(kids):
+        b, k = _numbered(kids[i + n].name.rsplit("/", 1)[-1])
+        if b != base or k != number + n or _structure(kids[i + n], attrs) != first:
+            break
+        n += 1
+    return n
+
+
+def _structure(node: _Node, attrs: Mapping[str, Mapping[str, Any]]) -> tuple:
+    """What makes two groups the same: their layers' relative names, ops, arguments and shapes."""
+    cut = len(node.name)
+    return tuple((layer["name"][cut:], layer["op"], tuple(sorted(attrs.get(layer["name"], {}).items())),
+                  tuple(layer["output_shape"]), layer["params"], layer["macs"]) for layer in node.layers)
+
+
+# ---- origins ------------------------------------------------------------------------------------
+def origins_of(doc: Document) -> Origins:
+    """The block behind each group name (`mixed0` -> `inception_a`) and each layer's arguments."""
+    tree, _warnings = resolve(doc)
+    blocks: dict[str, str] = {}
+    attrs: dict[str, Mapping[str, Any]] = {}
+    for node in _walk(tree):
+        if isinstance(node, ROp):
+            attrs[node.path] = node.attrs
+        for frame in node.trace:
+            path, sep, rest = frame.partition(": `")  # the resolver's frames: "path: `call text` at file:l:c"
+            m = re.match(r"\s*([A-Za-z_]\w*)", rest)
+            if sep and m:
+                blocks.setdefault(path, m.group(1))
+    return Origins(blocks, attrs)
+
+
+def _walk(node: RNode) -> Iterable[ROp | RMerge | RAux]:
+    if isinstance(node, RSeq):
+        for item in node.items:
+            yield from _walk(item)
+    elif isinstance(node, (ROp, RMerge, RAux)):
+        yield node
+        for inner in node.branches if isinstance(node, RMerge) else (node.node,) if isinstance(node, RAux) else ():
+            yield from _walk(inner)
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+def parse_depth(text: str) -> int | None:
+    """`--depth`: a level from 1, or `all` (or 0) for every level."""
+    if text.strip().lower() in ("all", "0"):
+        return None
+    value = int(text)  # argparse turns the ValueError into a usage message
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def print_summary(info: Mapping[str, Any], table_rows: list[Row], file=None) -> None:
+    """Print the table and Keras-style totals; plain text without colour when `file` is not a terminal."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("layer", overflow="fold")
+    table.add_column("op", no_wrap=True)
+    table.add_column("output shape", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("MACs", justify="right", no_wrap=True)
+    for row in table_rows:
+        table.add_row(_name(row, Text), Text(row.op, style="italic" if row.group else ""), _shape(row.shape),
+                      f"{row.params:,}" if row.params else "", f"{row.macs:,}" if row.macs else "",
+                      style="bold" if row.expanded else None)
+    totals = _totals(info, any(r.repeat > 1 for r in table_rows))
+    console = Console(file=file, highlight=False)
+    if console.is_terminal:
+        console.print(table)
+        for line in totals:
+            console.print(line, markup=False, soft_wrap=True)
+        return
+    # a pipe or a file: plain text, wide enough that no name is wrapped, without trailing blanks
+    plain = Console(file=io.StringIO(), width=_width(table_rows), color_system=None, highlight=False)
+    plain.print(table)
+    lines = [line.rstrip() for line in plain.file.getvalue().splitlines()]
+    (file or sys.stdout).write("\n".join(lines + totals) + "\n")
+
+
+def _name(row: Row, Text) -> Any:
+    parent, _, last = row.name.rpartition("/")
+    text = Text("  " * (row.level - 1))
+    if parent:
+        text.append(parent + "/", style="dim")
+    text.append(last)
+    if row.repeat > 1:
+        text.append(f" ×{row.repeat}", style="bold cyan")
+    return text
+
+
+def _width(table_rows: list[Row]) -> int:
+    widths = [max([len("layer")] + [2 * (r.level - 1) + len(r.name) + (len(f" ×{r.repeat}") if r.repeat > 1
+                                                                         else 0) for r in table_rows]),
+              max([2] + [len(r.op) for r in table_rows]),
+              max([12] + [len(_shape(r.shape)) for r in table_rows]),
+              max([6] + [len(f"{r.params:,}") for r in table_rows]),
+              max([4] + [len(f"{r.macs:,}") for r in table_rows])]
+    return max(100, sum(widths) + 2 * len(widths) + 2)
+
+
+def _totals(info: Mapping[str, Any], folded: bool) -> list[str]:
+    p = info["params"]
+    lines = ["", f"{info['name']}: input {_shape(info['input_shape'])} -> output {_shape(info['output_shape'])}",
+             f"total params: {p['total']:,}   trainable: {p['trainable']:,}   non-trainable: {p['non_trainable']:,}",
+             f"MACs: {info['macs']:,} ({info['macs'] / 1e9:.3f} G)"]
+    if "params_with_aux" in info:
+        a = info["params_with_aux"]
+        lines.append(f"with the train-only heads ({', '.join(info['aux_heads'])}; `--aux` keeps them): total "
+                     f"params {a['total']:,}   trainable: {a['trainable']:,}   non-trainable: {a['non_trainable']:,}")
+    if folded:
+        lines.append("(identical repeats are folded into one row, `name ×N`; `--no-fold` lists each of them)")
+    return lines
+
+
+def _shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"

@@ -1,0 +1,85 @@
+"""Inference-mode batch normalisation folded into the convolution before it (`--fold-bn`).
+
+A BN reading a conv's output computes, per output channel, (conv(x) + b - mean) * s + beta with
+s = gamma / sqrt(var + eps): the conv with weight W * s and bias (b - mean) * s + beta. Where nothing
+but the BN reads the conv's output (nor is it a model output), the pair becomes that one conv: fewer
+nodes, a smaller file, the same outputs up to rounding.
+
+Like the tower rewrite (compiler/towers.py) this changes the graph, not the network: the folded conv's
+tensors (`CONV.folded_weight`, `CONV.folded_bias`) are computed from the source parameters by `Fold`
+recipes when the model is written, so weights files keep the source names. The conv keeps its name and
+takes the BN's output tensor, so everything downstream reads what it read before.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from .ir import Graph, Layer, Param
+
+PASSTHROUGH = frozenset({"dropout", "identity"})
+Role = Literal["weight", "bias", "gamma", "beta", "mean", "var"]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A folded conv's weight or bias, made from the source tensors `sources` (each playing its role)."""
+
+    sources: tuple[str, ...]
+    roles: tuple[Role, ...]
+    part: Literal["weight", "bias"]
+    eps: float
+
+    def assemble(self, values: list[np.ndarray]) -> np.ndarray:
+        v = dict(zip(self.roles, values))
+        scale = v.get("gamma", 1.0) / np.sqrt(v["var"].astype(np.float64) + self.eps)
+        if self.part == "weight":
+            weight = v["weight"]
+            return (weight * scale.reshape(-1, *[1] * (weight.ndim - 1))).astype(np.float32)
+        return ((v.get("bias", 0.0) - v["mean"]) * scale + v["beta"]).astype(np.float32)
+
+
+def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, Fold]]:
+    """`graph` with every foldable conv + BN pair made one conv, and the recipes of the folded tensors."""
+    producer = {layer.output: layer for layer in graph.layers if layer.op not in PASSTHROUGH}
+    uses = Counter(i for layer in graph.layers for i in layer.inputs)
+    uses.update([graph.output, *(tensor for _, tensor, _ in graph.aux)])
+    pairs: dict[str, Layer] = {}  # conv name -> the BN folded into it
+    for bn in graph.layers:
+        conv = producer.get(bn.inputs[0]) if bn.op == "batchnorm" else None
+        if conv is not None and _plain_conv(conv) and uses[conv.output] == 1:
+            pairs[conv.name] = bn
+    if not pairs:
+        return graph, {}
+    folded = {bn.name for bn in pairs.values()}
+    recipes: dict[str, Fold] = {}
+    layers = tuple(_fold(layer, pairs[layer.name], recipes) if layer.name in pairs else layer
+                   for layer in graph.layers if layer.name not in folded)
+    return replace(graph, layers=layers), recipes
+
+
+def _plain_conv(layer: Layer) -> bool:
+    return layer.op == "conv" and layer.attrs.get("connections") is None
+
+
+def _fold(conv: Layer, bn: Layer, recipes: dict[str, Fold]) -> Layer:
+    kind = {p.name.rsplit(".", 1)[1]: p.name for p in bn.params}
+    stats: list[tuple[Role, str]] = [("gamma", kind["weight"])] if "weight" in kind else []
+    stats.append(("var", kind["running_var"]))
+    source_weight, *source_bias = conv.params
+    eps = bn.attrs["eps"]
+    weight = replace(source_weight, name=f"{conv.name}.folded_weight")
+    bias = Param(f"{conv.name}.folded_bias", (conv.shape[0],), True, "zeros")
+    _recipe(recipes, weight.name, "weight", [("weight", source_weight.name), *stats], eps)
+    _recipe(recipes, bias.name, "bias", [*(("bias", p.name) for p in source_bias), *stats,
+                                         ("beta", kind["bias"]), ("mean", kind["running_mean"])], eps)
+    return replace(conv, attrs={**conv.attrs, "bias": True}, output=bn.output, shape=bn.shape,
+                   params=(weight, bias))
+
+
+def _recipe(recipes: dict[str, Fold], name: str, part: Literal["weight", "bias"],
+            sources: list[tuple[Role, str]], eps: float) -> None:
+    recipes[name] = Fold(tuple(s for _, s in sources), tuple(r for r, _ in sources), part, eps)

@@ -1,0 +1,204 @@
+"""An ONNX model without its weights + the weights one tensor at a time -> an ONNX file, streamed.
+
+protobuf writes a message as its fields in field-number order, each a tag, a length where it has one,
+and the value; a repeated field is one entry per element. So a ModelProto can be written in pieces:
+the model's fields before `graph` (7), the graph's tag and length, the graph's fields before
+`initializer` (5), one entry per initialiser, the graph's later fields, the model's later fields. Every
+length is known before any weight exists, since a tensor's entry size follows from its name, dims and
+type. The file is then the bytes `ModelProto.SerializeToString()` gives for the whole model
+(tests/test_lowering.py checks it), while no weight is ever held twice nor the whole model at once.
+
+With a `data` file, tensors of at least `EXTERNAL_MIN_BYTES` go there instead, as ONNX external data
+(`location`, `offset`, `length`; offsets aligned to `ALIGN` so a runtime may map them), and the model
+keeps only their names and shapes: how models above protobuf's 2 GiB are written.
+"""
+from __future__ import annotations
+
+from typing import BinaryIO, Iterable, NamedTuple, Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto
+
+EXTERNAL_MIN_BYTES = 1024  # smaller tensors stay in the model, as onnx's own external-data writer does
+ALIGN = 4096
+MAX_PROTO_BYTES = (1 << 31) - 1  # the most protobuf reads as one message
+_LEN = 2  # wire type of length-delimited fields
+_MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
+_DATA_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
+               np.dtype(np.int64): TensorProto.INT64, np.dtype(np.int32): TensorProto.INT32,
+               np.dtype(np.float64): TensorProto.DOUBLE, np.dtype(np.uint8): TensorProto.UINT8,
+               np.dtype(np.int8): TensorProto.INT8, np.dtype(np.bool_): TensorProto.BOOL}
+
+
+class TensorSpec(NamedTuple):
+    """An initialiser whose value is streamed: what its entry in the model says."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+class Layout(NamedTuple):
+    """Where each streamed tensor goes, and the entries that say so, decided before anything is written."""
+
+    model_head: bytes  # the model's fields before the graph, the graph's tag and length, its early fields
+    entries: list[bytes]  # per tensor: its initialiser entry, less the raw bytes when they follow inline
+    external: list[int | None]  # per tensor: its offset in the data file, or None when inline
+    tail: bytes  # the skeleton's own initialisers, the graph's later fields, the model's later fields
+    size: int  # of the model file
+    data_size: int  # of the data file
+
+
+def numpy_dtype(data_type: int) -> np.dtype | None:
+    """The numpy type of an ONNX tensor type, where raw bytes of one are an array of the other."""
+    return next((dtype for dtype, t in _DATA_TYPES.items() if t == data_type), None)
+
+
+def data_type(dtype: np.dtype) -> int:
+    try:
+        return _DATA_TYPES[np.dtype(dtype)]
+    except KeyError:
+        raise ValueError(f"no ONNX tensor type for numpy {np.dtype(dtype)}") from None
+
+
+def layout(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], location: str | None = None) -> Layout:
+    """The file's layout: `tensors` become the graph's first initialisers, before `skeleton`'s own.
+    With a `location`, tensors of `EXTERNAL_MIN_BYTES` or more go to that data file."""
+    before, graph, after = _split(_fields(skeleton.SerializeToString()), _MODEL_GRAPH)
+    if len(graph) != 1:
+        raise ValueError("the skeleton has no graph")
+    early, own, late = _split(_fields(graph[0][1]), _GRAPH_INITIALIZER)
+    entries, external, inline, offset = [], [], 0, 0
+    for spec in tensors:
+        if location is not None and spec.nbytes >= EXTERNAL_MIN_BYTES:
+            offset = -(-offset // ALIGN) * ALIGN
+            entries.append(_entry(_external(spec, location, offset)))
+            external.append(offset)
+            offset += spec.nbytes
+        else:
+            header = _header(spec) + _tag(_TENSOR_RAW_DATA) + _varint(spec.nbytes)
+            entries.append(_tag(_GRAPH_INITIALIZER) + _varint(len(header) + spec.nbytes) + header)
+            external.append(None)
+            inline += spec.nbytes
+    early_bytes, tail_of_graph = _join(early), _join(own) + _join(late)
+    graph_size = len(early_bytes) + sum(map(len, entries)) + inline + len(tail_of_graph)
+    head = _join(before) + _tag(_MODEL_GRAPH) + _varint(graph_size) + early_bytes
+    tail = tail_of_graph + _join(after)
+    size = len(head) + sum(map(len, entries)) + inline + len(tail)
+    return Layout(head, entries, external, tail, size, offset)
+
+
+def write(layout: Layout, tensors: Sequence[TensorSpec], values: Iterable[np.ndarray], out: BinaryIO,
+          data: BinaryIO | None = None) -> None:
+    """Write the model file (and the data file, when the layout has external tensors) from `values`,
+    one per tensor in order; each is dropped once written."""
+    if data is None and any(offset is not None for offset in layout.external):
+        raise ValueError("the layout has external tensors, but no data file was given")
+    out.write(layout.model_head)
+    position = count = 0
+    for spec, entry, offset, value in zip(tensors, layout.entries, layout.external, values):
+        out.write(entry)
+        if offset is None:
+            out.write(_raw(spec, value))
+        else:
+            data.write(bytes(offset - position))  # type: ignore[union-attr]
+            data.write(_raw(spec, value))  # type: ignore[union-attr]
+            position = offset + spec.nbytes
+        count += 1
+    if count != len(tensors):
+        raise ValueError(f"{len(tensors)} tensors announced, {count} values given")
+    out.write(layout.tail)
+
+
+def _raw(spec: TensorSpec, value: np.ndarray) -> memoryview:
+    if value.shape != spec.shape or value.dtype != spec.dtype:
+        raise ValueError(f"`{spec.name}`: announced {spec.dtype}{list(spec.shape)}, got {value.dtype}{list(value.shape)}")
+    value = np.ascontiguousarray(value, dtype=spec.dtype.newbyteorder("<"))  # raw_data is little-endian
+    return memoryview(value.reshape(-1).view(np.uint8))
+
+
+def _header(spec: TensorSpec) -> bytes:
+    return TensorProto(name=spec.name, dims=spec.shape, data_type=data_type(spec.dtype)).SerializeToString()
+
+
+def _external(spec: TensorSpec, location: str, offset: int) -> TensorProto:
+    t = TensorProto(name=spec.name, dims=spec.shape, data_type=data_type(spec.dtype),
+                    data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(spec.nbytes))):
+        t.external_data.add(key=key, value=value)
+    return t
+
+
+def _entry(tensor: TensorProto) -> bytes:
+    body = tensor.SerializeToString()
+    return _tag(_GRAPH_INITIALIZER) + _varint(len(body)) + body
+
+
+def _tag(field: int, wire: int = _LEN) -> bytes:
+    return _varint(field << 3 | wire)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _fields(buf: bytes) -> list[tuple[bytes, bytes]]:
+    """The top-level fields of a serialised message, each as (tag and length bytes, value bytes)."""
+    fields, i = [], 0
+    while i < len(buf):
+        start = i
+        key, i = _read_varint(buf, i)
+        wire = key & 7
+        if wire == 0:
+            _, i = _read_varint(buf, i)
+            fields.append((buf[start:i], b""))
+            continue
+        if wire == _LEN:
+            n, i = _read_varint(buf, i)
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"unexpected protobuf wire type {wire}")
+        fields.append((buf[start:i], buf[i:i + n]))
+        i += n
+    return fields
+
+
+def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        if b < 0x80:
+            return n, i
+        shift += 7
+
+
+def _number(field: tuple[bytes, bytes]) -> int:
+    return _read_varint(field[0], 0)[0] >> 3
+
+
+def _split(fields: list[tuple[bytes, bytes]], number: int):
+    """The fields before, at and after field `number`, checking they come in field-number order."""
+    numbers = [_number(f) for f in fields]
+    if numbers != sorted(numbers):
+        raise ValueError("the serialised skeleton's fields are not in field-number order")
+    before = [f for f, n in zip(fields, numbers) if n < number]
+    at = [f for f, n in zip(fields, numbers) if n == number]
+    after = [f for f, n in zip(fields, numbers) if n > number]
+    return before, at, after
+
+
+def _join(fields: list[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(t + v for t, v in fields)

@@ -1,0 +1,192 @@
+"""float32 ONNX model -> int8 ONNX model for CPUs (what `cnnc quantize` writes), and how the two compare.
+
+Static quantization with `onnxruntime.quantization`: the model is first pre-processed (`quant_pre_process`:
+ONNX Runtime's basic graph optimisations, which fold each BatchNormalization into its Conv, so that the
+folded weights are what gets quantized), then calibrated on the given inputs (min-max ranges of every
+activation) and written in QDQ form with per-channel int8 weights and uint8 activations — the pairing the
+x86 int8 kernels (AVX-512 VNNI, AVX2) run fastest; int8 activations ran slower than fp32 here. ONNX
+Runtime fuses the QDQ graph into QLinearConv/QLinearAdd/... end to end: the only float tensors left are
+the input (quantized once) and the classifier head below.
+
+The head — a final Softmax and the Gemm/MatMul feeding it — stays float32: quantized probabilities have a
+resolution of 1/256 and quantized logits lose near-ties, while the head costs a negligible fraction of the
+time. `compare` reports what the user needs to decide: top-1 agreement and the largest differences on
+the calibration inputs, and both models' throughput measured side by side.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .bench import LOGITS, Budget, quiet_cpu_session, side_by_side, with_logits
+
+if TYPE_CHECKING:
+    import onnx
+
+RANDOM_INPUTS = "random: every value drawn from N(0, 1), seed 0"
+
+
+class QuantizeError(Exception):
+    """The model or the calibration inputs cannot be used (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    inputs: int
+    top1_agreement: float | None
+    """fraction of inputs whose int8 top-1 class is the float32 one; None when the output is not [N, classes]"""
+    fp32_classes: int | None
+    """how many distinct classes float32 predicts on these inputs (1 makes the agreement say little)"""
+    max_abs_diff: float
+    """largest |int8 - float32| over the first output"""
+    logits_max_abs_diff: float | None
+    """the same on the Softmax input, when the output is a Softmax's"""
+    logits_max_abs: float | None
+    batch: int
+    rounds: int
+    fp32_images_per_s: float
+    int8_images_per_s: float
+
+    @property
+    def speedup(self) -> float:
+        return self.int8_images_per_s / self.fp32_images_per_s
+
+
+def calibration_inputs(model_path: str | os.PathLike, directory: str | os.PathLike | None = None,
+                       random: int | None = None) -> tuple[np.ndarray, str]:
+    """The inputs to calibrate on, as one [N, C, H, W] float32 array, and a description of them: every
+    .npy file in `directory` (each one sample [C, H, W] or a batch [n, C, H, W]; sorted by name), or
+    `random` samples of N(0, 1) noise."""
+    import onnx
+
+    graph = onnx.load(os.fspath(model_path), load_external_data=False).graph
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in graph.input[0].type.tensor_type.shape.dim]
+    sample = dims[1:]
+    if not sample or None in sample:
+        raise QuantizeError(f"the model's input has shape {dims}; calibration needs a fixed sample shape")
+    if random is not None:
+        values = np.random.default_rng(0).standard_normal((random, *sample), dtype=np.float32)
+        return values, f"{random} {RANDOM_INPUTS}"
+    files = sorted(Path(directory).glob("*.npy")) if directory is not None and Path(directory).is_dir() else []
+    if not files:
+        raise QuantizeError(f"`{directory}` is not a folder of .npy files; give one with calibration samples "
+                            f"of shape {sample} (or a batch [n, {', '.join(map(str, sample))}] per file)")
+    arrays = []
+    for file in files:
+        try:
+            a = np.load(file, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise QuantizeError(f"cannot read `{file}` as a .npy array: {e}") from None
+        if list(a.shape) == sample:
+            a = a[None]
+        if list(a.shape[1:]) != sample:
+            raise QuantizeError(f"`{file}` has shape {list(a.shape)}; the model takes samples of shape {sample}")
+        arrays.append(a.astype(np.float32, copy=False))
+    values = np.concatenate(arrays)
+    return values, f"{len(values)} samples from {len(files)} .npy files in {directory}"
+
+
+def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: np.ndarray,
+             description: str = "", metadata: dict[str, str] | None = None) -> list[str]:
+    """Write the int8 model of `model_path` to `output`, calibrated on `inputs`; returns the nodes kept in
+    float32 (the head). The output keeps the source's producer and metadata (cnnc's, for cnnc models)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    source = onnx.load(os.fspath(model_path), load_external_data=False)
+    if source.graph.input[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        raise QuantizeError("the model's input is not float32; quantize the float32 model")
+    name = source.graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(np.array_split(inputs, max(1, -(-len(inputs) // 4))))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {name: batch}
+
+    with tempfile.TemporaryDirectory(prefix="cnnc-quantize-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        # cnnc records every shape, so the symbolic pass (which needs sympy) adds nothing
+        quant_pre_process(os.fspath(model_path), prepared, skip_symbolic_shape=True)
+        head = float_head(onnx.load(prepared))
+        written = Path(tmp) / "int8.onnx"
+        quantize_static(prepared, written, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head)
+        model = onnx.load(written)
+    model.producer_name, model.producer_version = source.producer_name, source.producer_version
+    del model.metadata_props[:]
+    for key, value in {**{p.key: p.value for p in source.metadata_props}, **(metadata or {}),
+                       "cnnc.quantized": f"int8 static QDQ, per-channel weights; calibration: {description}"}.items():
+        model.metadata_props.add(key=key, value=value)
+    _save(model, output)
+    return head
+
+
+def float_head(model: onnx.ModelProto) -> list[str]:
+    """The names of the final Softmax producing the first output and the Gemm/MatMul (with its bias Add)
+    feeding it: the nodes left in float32."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    node, head = producer.get(model.graph.output[0].name), []
+    if node is None or node.op_type != "Softmax":
+        return head
+    head.append(node)
+    node = producer.get(node.input[0])
+    if node is not None and node.op_type == "Add":
+        head.append(node)
+        node = next((producer[i] for i in node.input if i in producer), None)
+    if node is not None and node.op_type in ("Gemm", "MatMul"):
+        head.append(node)
+    return [n.name for n in head if n.name]
+
+
+def compare(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, inputs: np.ndarray, batch: int = 8,
+            budget: Budget = Budget(seconds=5.0), threads: int = 0,
+            progress: Callable[[float], None] | None = None) -> Comparison:
+    """Agreement of the int8 model with the float32 one on `inputs`, and both throughputs at `batch`
+    on the CPU, measured side by side."""
+    fp32, int8 = (quiet_cpu_session(with_logits(p).SerializeToString(), threads) for p in (fp32_path, int8_path))
+    name = fp32.get_inputs()[0].name
+    (y32, l32), (y8, l8) = (_outputs(s, name, inputs) for s in (fp32, int8))
+    top1 = classes = None
+    if y32.ndim == 2 and y32.shape[1] >= 2:
+        top1 = float(np.mean(y32.argmax(1) == y8.argmax(1)))
+        classes = int(np.unique(y32.argmax(1)).size)
+    x = np.resize(inputs, (batch, *inputs.shape[1:]))  # repeats the inputs when there are fewer than `batch`
+    plain = [fp32.get_outputs()[0].name]
+    times = side_by_side({"fp32": lambda: fp32.run(plain, {name: x}),
+                          "int8": lambda: int8.run([int8.get_outputs()[0].name], {name: x})}, budget, progress)
+    rate = {k: batch / float(np.median(v)) for k, v in times.items()}
+    return Comparison(len(inputs), top1, classes, float(np.abs(y8 - y32).max()),
+                      float(np.abs(l8 - l32).max()) if l32 is not None else None,
+                      float(np.abs(l32).max()) if l32 is not None else None,
+                      batch, len(times["fp32"]), rate["fp32"], rate["int8"])
+
+
+def _outputs(session, name: str, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    outs = [session.run(None, {name: chunk}) for chunk in np.array_split(inputs, max(1, -(-len(inputs) // 8)))]
+    first = np.concatenate([o[0] for o in outs])
+    logits = np.concatenate([o[-1] for o in outs]) if len(session.get_outputs()) > 1 and \
+        session.get_outputs()[-1].name.endswith(LOGITS) else None
+    return first, logits
+
+
+def _save(model: onnx.ModelProto, path: str | os.PathLike) -> None:
+    """Atomic write: a temporary file beside `path`, then a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(model.SerializeToString())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise QuantizeError(f"cannot write `{path}`: {e.strerror or e}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,124 @@
+"""`cnnc bench` and runtime/bench.py: the report's fields and their arithmetic, the MAC count's sources,
+and the errors. No timing is asserted: the machines running the suite are shared."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import cnnc
+from cnnc.runtime.bench import BenchError, Budget, bench, count_macs, side_by_side
+
+from conftest import doc
+from test_cli import cnnc as run_cli
+
+QUICK = Budget(seconds=0.02, warmup=1, min_iterations=3, max_iterations=20)
+SMALL = "  - conv(8, 3x3, padding=same)\n  - batchnorm\n  - relu\n  - globalavgpool\n  - dense(5)\n  - softmax\n"
+
+
+def small_model() -> tuple[bytes, int]:
+    graph = cnnc.build(doc(SMALL))
+    return cnnc.compiler.to_onnx(graph).SerializeToString(), graph.macs
+
+
+def foreign_model(batch: int | str = "N") -> onnx.ModelProto:
+    """A one-Conv model written by another tool, with a fixed or symbolic batch axis."""
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3])], "foreign",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 2, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 4, 4, 4])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 2, 3, 3], np.ones(72, np.float32))])
+    return helper.make_model(graph, producer_name="elsewhere", opset_imports=[helper.make_opsetid("", 21)],
+                             ir_version=10)
+
+
+def test_report_has_one_result_per_batch_size_with_consistent_arithmetic():
+    model, macs = small_model()
+    seen = []
+    report = bench(model, [1, 3], "cpu", macs=macs, macs_source="cnnc graph", name="t", budget=QUICK,
+                   progress=lambda batch, fraction: seen.append((batch, fraction)))
+    assert report.provider == "cpu" and report.input_shape == ["N", 3, 8, 8] and report.macs == macs
+    assert [r.batch for r in report.results] == [1, 3]
+    for r in report.results:
+        assert QUICK.min_iterations <= r.iterations <= QUICK.max_iterations
+        assert 0 < r.min_ms <= r.median_ms <= r.p90_ms
+        assert r.images_per_s == pytest.approx(r.batch / (r.median_ms / 1e3))
+        assert r.gflops == pytest.approx(2 * macs * r.batch / (r.median_ms / 1e3) / 1e9)
+    assert {b for b, _ in seen} == {1, 3} and all(0 < f <= 1 for _, f in seen) and seen[-1][1] == 1
+
+
+def test_unknown_macs_give_no_gflops():
+    report = bench(small_model()[0], [2], "cpu", budget=QUICK)
+    assert report.macs is None and report.macs_source == "unknown" and report.results[0].gflops is None
+
+
+def test_io_binding_runs_on_the_cpu_too():
+    report = bench(small_model()[0], [2], "cpu", io_binding=True, budget=QUICK)
+    assert report.io_binding and report.results[0].iterations >= QUICK.min_iterations
+
+
+def test_a_fixed_batch_size_other_than_the_one_asked_is_refused():
+    with pytest.raises(BenchError, match="fixed batch size of 1; cannot run batch 4"):
+        bench(foreign_model(1).SerializeToString(), [4], "cpu", budget=QUICK)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "nin_cifar10", "xception", "resnext50"])
+def test_macs_recounted_from_the_onnx_graph_match_cnnc_summary(name):
+    # sepconv (two Convs), towers stacked into grouped convs, dense layers as Gemm
+    assert count_macs(cnnc.compile(name)) == cnnc.build(name).macs
+
+
+def test_macs_recount_includes_the_depthwise_conv_of_trainable_subsampling():
+    # LeNet-1998's subsampling is lowered to a depthwise 2x2 conv: 6x14x14x4 + 16x5x5x4 MACs that the
+    # Keras convention (and `cnnc summary`) does not count
+    assert count_macs(cnnc.compile("lenet5_1998")) - cnnc.build("lenet5_1998").macs == 6 * 14 * 14 * 4 + 16 * 5 * 5 * 4
+
+
+def test_side_by_side_times_every_step_in_every_round():
+    calls = []
+    times = side_by_side({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, QUICK)
+    assert len(times["a"]) == len(times["b"]) >= QUICK.min_iterations
+    assert calls[2 * QUICK.warmup:2 * QUICK.warmup + 4] == ["a", "b", "a", "b"]
+
+
+def test_cli_bench_of_a_network_prints_json(tmp_path):
+    r = run_cli("bench", "lenet5", "--batch", "1,2", "--provider", "cpu", "--seconds", "0.02", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["model"] == "lenet5" and info["macs"] == 416_520 and info["macs_source"] == "cnnc graph"
+    assert [x["batch"] for x in info["results"]] == [1, 2]
+    assert all(x["gflops"] > 0 and x["images_per_s"] > 0 for x in info["results"])
+
+
+def test_cli_bench_of_a_cnnc_onnx_recounts_its_macs_and_of_a_foreign_one_says_na(tmp_path):
+    assert run_cli("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path).returncode == 0
+    r = run_cli("bench", "l.onnx", "--batch", "2", "--provider", "cpu", "--seconds", "0.02", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "0.417 M MACs per image (recounted from the ONNX graph)" in r.stdout
+    assert "median ms" in r.stdout and "GFLOP/s" in r.stdout
+    onnx.save(foreign_model(), tmp_path / "f.onnx")
+    r = run_cli("bench", "f.onnx", "--batch", "1", "--provider", "cpu", "--seconds", "0.02", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "MACs n/a (written by elsewhere, not cnnc)" in r.stdout
+    assert r.stdout.rstrip().endswith("n/a")
+
+
+def test_cli_bench_errors_are_user_errors(tmp_path):
+    onnx.save(foreign_model(1), tmp_path / "fixed.onnx")
+    r = run_cli("bench", "fixed.onnx", "--batch", "1,8", "--provider", "cpu", cwd=tmp_path)
+    assert r.returncode == 2 and "fixed batch size of 1; cannot run batch 8" in r.stderr
+    r = run_cli("bench", "missing.onnx", cwd=tmp_path)
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = run_cli("bench", "lenet5", "--batch", "1,0")
+    assert r.returncode == 2 and "expected a positive integer, got 0" in r.stderr
+
+
+def test_cli_bench_on_cuda_runs_there_or_says_why_not():
+    r = run_cli("bench", "lenet5", "--batch", "1", "--provider", "cuda", "--io-binding", "--seconds", "0.02")
+    if r.returncode == 0:
+        assert "provider: cuda" in r.stdout
+    else:
+        assert r.returncode == 2 and "--provider cuda:" in r.stderr and "Traceback" not in r.stderr

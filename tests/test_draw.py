@@ -1,0 +1,172 @@
+"""`cnnc draw`: the overview and `--expand` pictures are well-formed SVG that name what they draw."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+import cnnc
+from cnnc.architectures import names
+from cnnc.cli import main
+from cnnc.draw import render
+from cnnc.dsl.document import CallNode, MergeNode, NamedNode
+
+from conftest import doc
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@lru_cache(maxsize=None)
+def drawn(name: str, expand: str | None = None) -> str:
+    """A shipped network's picture, drawn once per test session (ResNeXt-50 takes half a second)."""
+    return render(name, expand=expand)
+
+
+def texts(svg: str) -> list[str]:
+    """Every piece of text in the picture: labels and tooltips."""
+    root = ET.fromstring(svg)  # well-formed XML, or this raises
+    assert root.tag == f"{SVG}svg"
+    return [el.text or "" for el in root.iter() if el.tag in (f"{SVG}text", f"{SVG}title")]
+
+
+def labels(svg: str) -> list[str]:
+    """The visible text only."""
+    return [el.text or "" for el in ET.fromstring(svg).iter() if el.tag == f"{SVG}text"]
+
+
+def top_level_names(net) -> list[str]:
+    """What each top-level item is called: its written name, else its block, op or merge."""
+    out = []
+    for item in net.layers.items:
+        if isinstance(item, NamedNode):
+            out.append(item.name)
+        elif isinstance(item, CallNode):
+            out.append(item.item.call.name)
+        elif isinstance(item, MergeNode):
+            out.append(item.op)
+    return out
+
+
+# (network, the repeat counts its overview shows)
+REPEATS = [
+    ("inception_v3", [3, 4, 2]),
+    ("inception_v4", [4, 7, 3]),
+    ("inception_resnet_v2", [10, 20, 9]),
+    ("resnet50", [2, 3, 5]),
+    ("resnext50", [2, 3, 5]),
+    ("xception", [8, 2]),
+    ("inception_v1", [2, 3]),
+    ("vgg16", [2, 3]),
+]
+
+
+@pytest.mark.parametrize("name,counts", REPEATS)
+def test_overview_names_every_top_level_item_and_shows_each_repeat_count(name, counts):
+    svg = drawn(name)
+    text = " ".join(texts(svg))
+    for item in top_level_names(cnnc.load(name)):
+        assert item in text, f"{name}: `{item}` is not in the picture"
+    shown = labels(svg)
+    for n in counts:
+        assert f"×{n}" in shown, f"{name}: no ×{n} badge"
+
+
+@pytest.mark.parametrize("name", names())
+def test_every_shipped_network_draws_with_its_input_and_output_shapes(name):
+    graph = cnnc.build(name)
+    shown = labels(drawn(name))
+    assert "×".join(map(str, graph.input_shape)) in shown
+    assert "×".join(map(str, graph.output_shape)) in shown
+
+
+def test_folded_modules_show_the_range_of_names_and_every_name_in_the_tooltip():
+    svg = drawn("inception_v3")
+    assert "mixed4 – mixed7" in labels(svg)
+    assert any("mixed4, mixed5, mixed6, mixed7" in t for t in texts(svg))
+
+
+def test_layers_show_kernel_stride_and_filters_and_shapes_sit_between_stages():
+    shown = labels(drawn("resnet50"))
+    assert "conv 7x7/2, 64" in shown and "maxpool 3x3/2" in shown
+    assert "256×56×56" in shown and "2048×7×7" in shown
+    assert "BN" in shown and "softmax" in shown
+
+
+def test_train_only_heads_are_drawn_as_side_branches():
+    shown = labels(drawn("inception_v1"))
+    assert "aux1 · train only" in shown and "aux2 · train only" in shown
+    assert "6,998,552" in " ".join(shown)  # the counts leave the heads out, as `cnnc summary` does
+
+
+def test_module_colour_follows_its_kind():
+    svg = drawn("inception_v4")
+    assert "#ffe27a" in svg  # inception-style (concat)
+    assert "#ffbf80" in svg  # reduction (stride 2)
+    assert "#b9e3a0" not in svg  # no residual modules in Inception-v4
+    assert "#b9e3a0" in drawn("resnet50")
+
+
+def test_drawing_is_deterministic():
+    assert render("inception_resnet_v2") == render("inception_resnet_v2")
+    assert render("inception_resnet_v2", expand="block35") == render("inception_resnet_v2", expand="block35")
+
+
+def test_expand_draws_the_branches_side_by_side_as_first_called():
+    shown = labels(drawn("inception_v3", "inception_a"))
+    for branch in ("branch1x1", "branch5x5", "branch3x3dbl", "branch_pool"):
+        assert branch in shown
+    assert "5x5 conv, 64" in shown and "3x3 avgpool" in shown and "concat" in shown
+    note = next(t for t in shown if t.startswith("as first called"))
+    assert "mixed0: inception_a(32)" in note and "pool_proj = 32" in note
+
+
+def test_expand_draws_towers_once_marked_with_their_count_and_the_shortcut():
+    shown = labels(drawn("resnext50", "identity_block"))
+    assert "×32" in shown and "+" in shown and "identity" in shown
+    assert "3x3 conv, 4" in shown
+
+
+def test_expand_accepts_a_module_name_too():
+    shown = labels(drawn("xception", "block2"))
+    assert "1x1 conv, 128, /2" in shown and "shortcut" in shown
+
+
+def test_a_small_network_written_inline_draws():
+    net = doc("  - stem: [conv(8, 3x3, padding=same), batchnorm, relu]\n"
+              "  - res x 2\n"
+              "  - head: {aux: [globalavgpool, dense(4)]}\n"
+              "  - globalavgpool\n"
+              "  - dense(10)\n",
+              extra="blocks:\n  res: {add: {shortcut: identity, residual: [conv(8, 3x3, padding=same), relu]}}\n")
+    shown = labels(render(net))
+    assert "res" in shown and "×2" in shown and "head · train only" in shown
+    assert "stem" in shown and "conv 3x3, 8" in shown
+
+
+def test_expand_of_an_unknown_block_suggests_the_nearest_name():
+    with pytest.raises(cnnc.CnncError, match=r"no block or module `inceptoin_a` \(did you mean `inception_a`\?\)"):
+        render("inception_v3", expand="inceptoin_a")
+
+
+def test_cli_writes_the_picture_and_refuses_an_unknown_block_with_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["draw", "inception_v4", "-o", "v4.svg"]) == 0
+    assert (tmp_path / "v4.svg").read_text(encoding="utf-8") == drawn("inception_v4")
+    assert main(["draw", "inception_v4", "--expand", "inception_c"]) == 0  # default name: NET_BLOCK.svg
+    assert (tmp_path / "inception_v4_inception_c.svg").read_text(encoding="utf-8") == \
+        drawn("inception_v4", "inception_c")
+    capsys.readouterr()
+    assert main(["draw", "inception_v4", "--expand", "reducton_b", "-o", "x.svg"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean `reduction_b`" in err and "Traceback" not in err
+    assert not (tmp_path / "x.svg").exists()
+
+
+@pytest.mark.parametrize("picture,expand", [("inception_v3.svg", None),
+                                             ("inception_v3_inception_a.svg", "inception_a")])
+def test_the_pictures_in_the_docs_are_what_cnnc_draws_today(picture, expand):
+    committed = (Path(__file__).parent.parent / "docs" / picture).read_text(encoding="utf-8")
+    command = f"cnnc draw inception_v3 {'--expand ' + expand + ' ' if expand else ''}-o docs/{picture}"
+    assert committed == drawn("inception_v3", expand), f"docs/{picture} is out of date; run `{command}`"

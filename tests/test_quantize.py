@@ -1,0 +1,120 @@
+"""`cnnc quantize` and runtime/quantize.py on a small residual network: the int8 model runs, stays close
+to float32, keeps cnnc's identity and its float head, and the comparison is reported. No speed-up is
+asserted (shared machines; the benchmark in RESULTS.md measures it on ResNet-50)."""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import onnx
+import pytest
+
+import cnnc
+from cnnc.runtime.bench import Budget, count_macs
+from cnnc.runtime.quantize import QuantizeError, calibration_inputs, compare, quantize
+
+from conftest import doc
+from test_cli import cnnc as run_cli
+
+pytest.importorskip("onnxruntime.quantization")
+
+QUICK = Budget(seconds=0.02, warmup=1, min_iterations=3, max_iterations=10)
+RESIDUAL = """\
+  - conv(16, 3x3, padding=same, bias=false)
+  - batchnorm
+  - relu
+  - add: {shortcut: identity, residual: [conv(16, 3x3, padding=same), batchnorm, relu, conv(16, 1x1), batchnorm]}
+  - relu
+  - maxpool(2x2)
+  - globalavgpool
+  - predictions: [dense(10), softmax]
+"""
+
+
+@pytest.fixture(scope="module")
+def fp32(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("q") / "small.onnx"
+    cnnc.save(cnnc.compile(doc(RESIDUAL, "[3, 16, 16]"), seed=3), path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def int8(fp32, tmp_path_factory) -> tuple[str, list[str], np.ndarray]:
+    inputs, described = calibration_inputs(fp32, random=32)
+    out = tmp_path_factory.mktemp("q") / "small_int8.onnx"
+    head = quantize(fp32, out, inputs, described)
+    return str(out), head, inputs
+
+
+def test_int8_model_is_qdq_with_int8_weights_and_a_float_head(int8):
+    path, head, _ = int8
+    model = onnx.load(path)
+    ops = collections.Counter(n.op_type for n in model.graph.node)
+    assert ops["QuantizeLinear"] and ops["DequantizeLinear"] and ops["Conv"] == 3
+    assert head == ["predictions/softmax", "predictions/dense"]
+    weights = {t.name: t for t in model.graph.initializer}
+    producer = {out: n for n in model.graph.node for out in n.output}
+    for conv in (n for n in model.graph.node if n.op_type == "Conv"):
+        dq = producer[conv.input[1]]
+        assert dq.op_type == "DequantizeLinear" and weights[dq.input[0]].data_type == onnx.TensorProto.INT8
+        assert weights[dq.input[1]].dims == [16]  # one scale per output channel
+    gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
+    assert gemm.input[1] in weights and weights[gemm.input[1]].data_type == onnx.TensorProto.FLOAT
+
+
+def test_int8_model_keeps_cnnc_identity_so_bench_recounts_its_macs(fp32, int8):
+    model = onnx.load(int8[0])
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert model.producer_name == "cnnc" and meta["cnnc.network"] == "t" and meta["cnnc.seed"] == "3"
+    assert meta["cnnc.quantized"].startswith("int8 static QDQ, per-channel weights; calibration: 32 random")
+    assert count_macs(model) == count_macs(onnx.load(fp32)) == cnnc.build(doc(RESIDUAL, "[3, 16, 16]")).macs
+
+
+def test_int8_output_is_close_to_float32_and_the_comparison_is_reported(fp32, int8):
+    path, _, inputs = int8
+    c = compare(fp32, path, inputs, batch=4, budget=QUICK)
+    assert c.inputs == 32 and 1 <= c.fp32_classes <= 10
+    assert c.top1_agreement >= 0.75  # untrained and tiny: near-ties; ResNet-50's figure is in RESULTS.md
+    assert c.logits_max_abs_diff <= 0.1 * c.logits_max_abs
+    assert c.max_abs_diff <= 0.1
+    assert c.rounds >= QUICK.min_iterations and c.fp32_images_per_s > 0 and c.int8_images_per_s > 0
+
+
+def test_calibration_from_a_folder_takes_samples_and_batches(fp32, tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.standard_normal((3, 16, 16)).astype(np.float32))
+    np.save(tmp_path / "b.npy", rng.standard_normal((4, 3, 16, 16)))
+    inputs, described = calibration_inputs(fp32, tmp_path)
+    assert inputs.shape == (5, 3, 16, 16) and inputs.dtype == np.float32
+    assert described == f"5 samples from 2 .npy files in {tmp_path}"
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda d: None, "is not a folder of .npy files"),
+    (lambda d: np.save(d / "x.npy", np.zeros((3, 8, 8), np.float32)), "has shape [3, 8, 8]; the model takes samples of shape [3, 16, 16]"),
+    (lambda d: (d / "x.npy").write_text("not numpy"), "cannot read"),
+])
+def test_bad_calibration_folders_say_what_is_wrong(fp32, tmp_path, make, message):
+    make(tmp_path)
+    with pytest.raises(QuantizeError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        calibration_inputs(fp32, tmp_path)
+
+
+def test_cli_quantize_prints_agreement_and_speed(fp32, tmp_path):
+    r = run_cli("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--random", "8", "--seconds", "0.05")
+    assert r.returncode == 0, r.stderr
+    assert "calibrating on 8 random: every value drawn from N(0, 1), seed 0" in r.stdout
+    assert "kept in float32: predictions/softmax, predictions/dense" in r.stdout
+    assert "top-1 agreement with float32 on the 8 calibration inputs:" in r.stdout
+    assert "on the logits" in r.stdout and "images/s" in r.stdout
+    assert (tmp_path / "q.onnx").is_file() and not list(tmp_path.glob(".*tmp"))
+
+
+def test_cli_quantize_user_errors(fp32, tmp_path):
+    r = run_cli("quantize", "lenet5", "-o", str(tmp_path / "q.onnx"))
+    assert r.returncode == 2 and "compile the network first" in r.stderr
+    r = run_cli("quantize", fp32, "-o", fp32)
+    assert r.returncode == 2 and "would overwrite" in r.stderr
+    r = run_cli("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--calibration", str(tmp_path / "none"))
+    assert r.returncode == 2 and "is not a folder of .npy files" in r.stderr
+    assert not (tmp_path / "q.onnx").exists()

@@ -1,0 +1,118 @@
+"""`cnnc summary`: layers grouped by block, levels folded by `--depth`, identical repeats folded to `×N`."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+import cnnc
+from cnnc.summary_table import origins_of, parse_depth, print_summary, rows
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnc", *args], capture_output=True, text=True, timeout=120)
+
+
+def _rows(name: str, depth: int | None = None, fold: bool = True):
+    info = cnnc.summary(name)
+    return info, rows(info["layers"], origins_of(cnnc.load(name)), depth, fold)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "inception_v3", "inception_v4", "inception_v1", "resnext50"])
+@pytest.mark.parametrize("depth", [1, 2, 3, None])
+def test_top_level_rows_add_up_to_the_totals_at_every_depth(name, depth):
+    info, table = _rows(name, depth)
+    top = [r for r in table if r.level == 1]
+    assert sum(r.params for r in top) == info["params"]["total"]
+    assert sum(r.macs for r in top) == info["macs"]
+    assert top[-1].shape == tuple(info["output_shape"])
+    assert all(r.level <= depth for r in table) if depth else True
+
+
+def test_depth_one_of_inception_v4_reads_like_the_papers_overview():
+    _, table = _rows("inception_v4", 1)
+    assert [(r.name, r.repeat, r.op) for r in table] == [
+        ("stem", 1, ""), ("inception_a", 4, "inception_a"), ("reduction_a", 1, "reduction_a"),
+        ("inception_b", 7, "inception_b"), ("reduction_b", 1, "reduction_b"), ("inception_c", 3, "inception_c"),
+        ("avg_pool", 1, "globalavgpool"), ("predictions", 1, "")]
+    one = next(r for r in _rows("inception_v4", None, fold=False)[1] if r.name == "inception_a_1")
+    assert next(r for r in table if r.name == "inception_a").params == 4 * one.params
+
+
+def test_groups_are_named_after_their_block_and_merges_after_their_op():
+    _, table = _rows("resnet50", 3)
+    by_name = {r.name: r for r in table}
+    assert by_name["conv2"].op == "stage" and by_name["conv2/conv_block"].op == "conv_block"
+    assert by_name["conv2/conv_block/add"].op == "add" and by_name["conv2/conv_block/add"].group
+    assert by_name["conv3/identity_block"].repeat == 3 and not by_name["conv3/identity_block"].expanded
+    assert by_name["conv3/identity_block"].first == "conv3/identity_block_1"
+    assert by_name["pool1"].op == "maxpool" and not by_name["pool1"].group
+
+
+def test_only_identical_numbered_siblings_fold():
+    _, table = _rows("inception_v3", None)
+    assert all(r.repeat == 1 for r in table)  # the stem's cbr_1..5 differ; mixed1, mixed2 are names written
+    _, table = _rows("resnext50")
+    towers = [r for r in table if r.name.endswith("/add/branch")]
+    assert len(towers) == 4 and all((r.repeat, r.op) == (32, "tower") for r in towers)
+    assert len(table) < 60  # of 3,675 layers; the identity blocks fold too
+
+
+def test_unfolded_full_table_lists_every_layer_once():
+    info, table = _rows("resnet50", None, fold=False)
+    names = [r.name for r in table]
+    assert len(names) == len(set(names))
+    assert {l["name"] for l in info["layers"]} <= set(names)
+    leaves = [r for r in table if not r.group]
+    assert sum(r.params for r in leaves) == info["params"]["total"]
+
+
+def test_text_output_through_a_pipe_is_plain_and_unwrapped():
+    r = cli("summary", "inception_v1")
+    assert r.returncode == 0, r.stderr
+    assert "\x1b[" not in r.stdout
+    assert all(line == line.rstrip() for line in r.stdout.splitlines())
+    assert "inception_4a/branch3x3/cr_2/conv" in r.stdout  # a full name, never wrapped
+    assert "total params: 6,998,552   trainable: 6,998,552   non-trainable: 0" in r.stdout
+    aux = next(line for line in r.stdout.splitlines() if line.startswith("with the train-only heads"))
+    assert "total params 13,378,280" in aux
+    r = cli("summary", "inception_v3", "--depth", "1")
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and len(lines) < 25
+    assert re.search(r"^mixed5\s+inception_b\s+\[768, 17, 17\]\s+1,692,736\s+487,702,528$", r.stdout, re.M)
+
+
+def test_depth_all_is_the_default_and_bad_depths_are_usage_errors():
+    assert cli("summary", "lenet5", "--depth", "all").stdout == cli("summary", "lenet5").stdout
+    assert cli("summary", "lenet5", "--depth", "0").stdout == cli("summary", "lenet5").stdout
+    r = cli("summary", "lenet5", "--depth", "deep")
+    assert r.returncode == 2 and "expected a level" in r.stderr
+    assert parse_depth("ALL") is None and parse_depth("3") == 3
+
+
+def test_json_output_is_the_api_summary():
+    r = cli("summary", "inception_v1", "--json")
+    assert json.loads(r.stdout) == json.loads(json.dumps(cnnc.summary("inception_v1")))
+
+
+def test_in_a_terminal_the_table_has_style_and_the_totals_stay_on_one_line(monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "80")
+    info, table = _rows("inception_v1", 1)
+    out = io.StringIO()
+    print_summary(info, table, file=out)
+    text = out.getvalue()
+    assert "\x1b[" in text
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    assert "with the train-only heads (aux1, aux2; `--aux` keeps them): total params 13,378,280   trainable:" in plain
+
+
+def test_rich_is_imported_only_to_print_a_table():
+    code = ("import sys, cnnc, cnnc.cli, cnnc.summary_table; cnnc.cli.main(['check', 'lenet5']); "
+            "print('rich' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip().splitlines()[-1] == "False", r.stderr

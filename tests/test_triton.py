@@ -1,0 +1,151 @@
+"""`cnnc export-triton`: a model repository entry whose config.pbtxt is Triton's ModelConfig, true to the model.
+
+The oracle for the format is protobuf's own text-format parser, given the part of Triton's
+`model_config.proto` (triton-inference-server/common, protobuf/model_config.proto) that the file uses,
+with Triton's field names, numbers, types and enum values: an unknown field, a misspelt enum value or a
+syntax error fails the parse, as it would fail Triton's.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import onnx
+import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+
+import cnnc
+from cnnc import triton
+from cnnc.dsl.document import load_text
+from cnnc.dsl.errors import CnncError
+
+F = descriptor_pb2.FieldDescriptorProto
+DATA_TYPES = ["TYPE_INVALID", "TYPE_BOOL", "TYPE_UINT8", "TYPE_UINT16", "TYPE_UINT32", "TYPE_UINT64", "TYPE_INT8",
+              "TYPE_INT16", "TYPE_INT32", "TYPE_INT64", "TYPE_FP16", "TYPE_FP32", "TYPE_FP64", "TYPE_STRING",
+              "TYPE_BF16"]  # enum DataType, numbered 0.. in this order
+KINDS = ["KIND_AUTO", "KIND_GPU", "KIND_CPU", "KIND_MODEL"]  # enum ModelInstanceGroup.Kind
+
+
+def _model_config_class():
+    fd = descriptor_pb2.FileDescriptorProto(name="model_config_subset.proto", package="inference", syntax="proto3")
+    enum = fd.enum_type.add(name="DataType")
+    for number, name in enumerate(DATA_TYPES):
+        enum.value.add(name=name, number=number)
+
+    def message(name, *fields):
+        m = fd.message_type.add(name=name)
+        for field_name, number, kind, *rest in fields:
+            f = m.field.add(name=field_name, number=number, type=kind,
+                            label=F.LABEL_REPEATED if "repeated" in rest else F.LABEL_OPTIONAL)
+            type_name = next((r for r in rest if r.startswith(".")), None)
+            if type_name:
+                f.type_name = type_name
+        return m
+
+    group = message("ModelInstanceGroup", ("name", 1, F.TYPE_STRING), ("count", 2, F.TYPE_INT32),
+                    ("gpus", 3, F.TYPE_INT32, "repeated"),
+                    ("kind", 4, F.TYPE_ENUM, ".inference.ModelInstanceGroup.Kind"))
+    kind = group.enum_type.add(name="Kind")
+    for number, name in enumerate(KINDS):
+        kind.value.add(name=name, number=number)
+    message("ModelInput", ("name", 1, F.TYPE_STRING), ("data_type", 2, F.TYPE_ENUM, ".inference.DataType"),
+            ("dims", 4, F.TYPE_INT64, "repeated"))
+    message("ModelOutput", ("name", 1, F.TYPE_STRING), ("data_type", 2, F.TYPE_ENUM, ".inference.DataType"),
+            ("dims", 3, F.TYPE_INT64, "repeated"), ("label_filename", 4, F.TYPE_STRING))
+    message("ModelDynamicBatching", ("preferred_batch_size", 1, F.TYPE_INT32, "repeated"),
+            ("max_queue_delay_microseconds", 2, F.TYPE_UINT64))
+    message("ModelConfig", ("name", 1, F.TYPE_STRING), ("platform", 2, F.TYPE_STRING),
+            ("max_batch_size", 4, F.TYPE_INT32), ("input", 5, F.TYPE_MESSAGE, "repeated", ".inference.ModelInput"),
+            ("output", 6, F.TYPE_MESSAGE, "repeated", ".inference.ModelOutput"),
+            ("instance_group", 7, F.TYPE_MESSAGE, "repeated", ".inference.ModelInstanceGroup"),
+            ("dynamic_batching", 11, F.TYPE_MESSAGE, ".inference.ModelDynamicBatching"),
+            ("backend", 17, F.TYPE_STRING))
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("inference.ModelConfig"))
+
+
+ModelConfig = _model_config_class()
+
+
+def parse(text: str):
+    return text_format.Parse(text, ModelConfig())
+
+
+def _dims(value) -> list[int]:
+    return [d.dim_value for d in value.type.tensor_type.shape.dim]
+
+
+def test_the_parser_is_strict_about_fields_and_enum_values():
+    parse('name: "m" backend: "onnxruntime" instance_group [ { count: 1 kind: KIND_CPU } ]')
+    with pytest.raises(text_format.ParseError):
+        parse('name: "m" instance_group [ { count: 1 kind: KIND_TPU } ]')
+    with pytest.raises(text_format.ParseError):
+        parse('name: "m" max_batch: 8')
+
+
+@pytest.mark.parametrize("gpu,kind", [(False, "KIND_CPU"), (True, "KIND_GPU")])
+def test_export_writes_the_model_and_a_config_that_matches_it(tmp_path, gpu, kind):
+    r = subprocess.run([sys.executable, "-m", "cnnc", "export-triton", "lenet5", str(tmp_path / "repo"),
+                        "--max-batch", "16", "--seed", "3", *(["--gpu"] if gpu else [])],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    entry = tmp_path / "repo" / "lenet5"
+    assert sorted(p.relative_to(entry).as_posix() for p in entry.rglob("*")) == ["1", "1/model.onnx", "config.pbtxt"]
+    model = onnx.load(entry / "1" / "model.onnx")
+    onnx.checker.check_model(model)
+    assert model.SerializeToString() == cnnc.compile("lenet5", seed=3).SerializeToString()
+
+    config = parse((entry / "config.pbtxt").read_text())
+    assert config.name == "lenet5" == entry.name  # Triton: the name must match the folder
+    assert config.backend == "onnxruntime" and config.platform == ""
+    assert config.max_batch_size == 16
+    assert [(i.name, DATA_TYPES[i.data_type], list(i.dims)) for i in config.input] == [
+        ("input", "TYPE_FP32", [1, 32, 32])]
+    assert [(o.name, DATA_TYPES[o.data_type], list(o.dims)) for o in config.output] == [
+        ("output", "TYPE_FP32", [10])]
+    # against the model itself: the same names, and dims are its shapes less the batch axis
+    assert [i.name for i in config.input] == [i.name for i in model.graph.input]
+    assert [list(i.dims) for i in config.input] == [_dims(i)[1:] for i in model.graph.input]
+    assert [list(o.dims) for o in config.output] == [_dims(o)[1:] for o in model.graph.output]
+    assert config.HasField("dynamic_batching") and config.dynamic_batching.max_queue_delay_microseconds == 100
+    assert [(g.count, KINDS[g.kind]) for g in config.instance_group] == [(1, kind)]
+
+
+def test_every_output_of_the_model_is_listed_with_its_dims():
+    doc = load_text("network: heads\ninput: [3, 16, 16]\nblocks:\n  head(n): [globalavgpool, dense(n), softmax]\n"
+                    "layers:\n  - conv(8, 3x3, stride=2)\n  - aux1: {aux: head(5)}\n  - conv(4, 3x3)\n"
+                    "  - flatten\n", "heads.yaml")
+    model = cnnc.compile(doc, aux=True)
+    config = parse(triton.config(model, "heads", max_batch_size=4))
+    assert [(o.name, list(o.dims)) for o in config.output] == [("output", [4 * 5 * 5]), ("aux1", [5])]
+    assert [o.name for o in config.output] == [o.name for o in model.graph.output]
+
+
+def test_data_types_follow_tritons_table():
+    # Triton's datatype table, by its NumPy column, against ONNX's own element-type -> NumPy mapping
+    numpy_names = {"TYPE_BOOL": "bool", "TYPE_UINT8": "uint8", "TYPE_UINT16": "uint16", "TYPE_UINT32": "uint32",
+                   "TYPE_UINT64": "uint64", "TYPE_INT8": "int8", "TYPE_INT16": "int16", "TYPE_INT32": "int32",
+                   "TYPE_INT64": "int64", "TYPE_FP16": "float16", "TYPE_FP32": "float32", "TYPE_FP64": "float64"}
+    for elem, name in triton.DATA_TYPES.items():
+        assert name in DATA_TYPES
+        if name in numpy_names:
+            assert onnx.helper.tensor_dtype_to_np_dtype(elem).name == numpy_names[name]
+
+
+def test_a_model_without_a_batch_axis_is_refused(tmp_path):
+    model = cnnc.compile("lenet5")
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    with pytest.raises(CnncError, match="batch axis"):
+        triton.export(model, "lenet5", tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_export_into_a_file_is_a_user_error(tmp_path):
+    (tmp_path / "taken").write_text("")
+    r = subprocess.run([sys.executable, "-m", "cnnc", "export-triton", "lenet5", str(tmp_path / "taken")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "cnnc", "export-triton", "lenet5", str(tmp_path), "--max-batch", "0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "positive integer" in r.stderr
