@@ -26,17 +26,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(source: Path, name: str, out: Path, options: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS in kB and file size in bytes (with its external data) of one compile."""
+def measure(source: Path, name: str, out: Path, options: list[str]) -> tuple[float, int, int, float]:
+    """Wall seconds, peak RSS in kB, file size in bytes (with its external data) and CPU seconds (user +
+    system: less sensitive than the wall time to what else runs on the machine) of one compile."""
     for stale in (out, out.with_name(out.name + ".data")):
         stale.unlink(missing_ok=True)
-    r = subprocess.run(["/usr/bin/time", "-f", "%e %M", sys.executable, "-m", "cnnc", "compile", name, "-o",
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S", sys.executable, "-m", "cnnc", "compile", name, "-o",
                         str(out), *options], capture_output=True, text=True, cwd=source)
     if r.returncode != 0:
         raise SystemExit(f"{source}: cnnc compile {name} failed:\n{r.stderr}")
-    wall, rss_kb = r.stderr.strip().splitlines()[-1].split()
+    wall, rss_kb, user, system = r.stderr.strip().splitlines()[-1].split()
     data = out.with_name(out.name + ".data")
-    return float(wall), int(rss_kb), out.stat().st_size + (data.stat().st_size if data.exists() else 0)
+    size = out.stat().st_size + (data.stat().st_size if data.exists() else 0)
+    return float(wall), int(rss_kb), size, float(user) + float(system)
 
 
 def machine() -> str:
@@ -63,30 +65,32 @@ def main() -> None:
     print(f"Machine: {machine()}.  ")
     print(f"Command: `python benchmarks/compile.py {' '.join(sys.argv[1:])}` (each run: `python -m cnnc compile "
           f"NAME -o FILE{''.join(' ' + o for o in args.options)}` under /usr/bin/time; wall: median of "
-          f"{args.repeat}, peak RSS: the largest)\n")
+          f"{args.repeat}, CPU = user + system: median, peak RSS: the largest)\n")
     if args.baseline:
         print("| network | file MB (before / after) | wall s before | wall s after | after / before | "
-              "peak RSS MB before | peak RSS MB after | RSS / file after |")
-        print("|---|---|---|---|---|---|---|---|")
+              "CPU s before | CPU s after | peak RSS MB before | peak RSS MB after | RSS / file after |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
     else:
-        print("| network | file MB | wall s | peak RSS MB | RSS / file |")
-        print("|---|---|---|---|---|")
+        print("| network | file MB | wall s | CPU s | peak RSS MB | RSS / file |")
+        print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or names():
-            runs: dict[str, list[tuple[float, int, int]]] = {label: [] for label, _ in trees}
+            runs: dict[str, list[tuple[float, int, int, float]]] = {label: [] for label, _ in trees}
             for _ in range(args.repeat):
                 for label, source in trees:
                     runs[label].append(measure(source, name, Path(tmp) / f"{label}.onnx", args.options))
             wall = {label: statistics.median(r[0] for r in rs) for label, rs in runs.items()}
+            cpu = {label: statistics.median(r[3] for r in rs) for label, rs in runs.items()}
             rss = {label: max(r[1] for r in rs) / 1e3 for label, rs in runs.items()}
             size = {label: rs[-1][2] / 1e6 for label, rs in runs.items()}
             if args.baseline:
                 sizes = f"{size['baseline']:.1f} / {size['this']:.1f}"
                 print(f"| {name} | {sizes} | {wall['baseline']:.2f} | {wall['this']:.2f} | "
-                      f"{wall['this'] / wall['baseline']:.2f} | {rss['baseline']:.0f} | {rss['this']:.0f} | "
+                      f"{wall['this'] / wall['baseline']:.2f} | {cpu['baseline']:.2f} | {cpu['this']:.2f} | "
+                      f"{rss['baseline']:.0f} | {rss['this']:.0f} | "
                       f"{rss['this'] / size['this']:.1f} |")
             else:
-                print(f"| {name} | {size['this']:.1f} | {wall['this']:.2f} | {rss['this']:.0f} | "
+                print(f"| {name} | {size['this']:.1f} | {wall['this']:.2f} | {cpu['this']:.2f} | {rss['this']:.0f} | "
                       f"{rss['this'] / size['this']:.1f} |")
             sys.stdout.flush()
 

@@ -8,12 +8,12 @@ Run by hand (not a test), in an environment with cnnc, torch, torchvision and ke
 
 It prints a Markdown table for benchmarks/RESULTS.md. For each pair, both models are loaded in one
 process and timed side by side (runtime/bench.py `side_by_side`: the models take turns in every round,
-their idle threads sleep rather than spin), at batch 1 (latency) and batch 8 (throughput). The ratios
-are cnnc's time over the other's, of the medians and of the fastest runs (steadier on a busy machine):
-<= 1.00 means cnnc's graph is at least as fast. Weights are random in both (their values do not change
-the work). The PyTorch models go through the TorchScript exporter (`dynamo=False`: the dynamo exporter
-needs onnxscript), opset 18; torchvision's with a dynamic batch axis; Keras 3 models on the torch backend
-only export with a static batch (and take NHWC input), so they are exported once per batch size.
+their idle threads sleep rather than spin), at batch 1 (latency) and batch 8 (throughput). The ratio
+is cnnc's median time over the other's: <= 1.00 means cnnc's graph is at least as fast. Weights are
+random in both (their values do not change the work). The PyTorch models go through the TorchScript
+exporter (`dynamo=False`: the dynamo exporter needs onnxscript), opset 18; torchvision's with a dynamic
+batch axis; Keras 3 models on the torch backend only export with a static batch (and take NHWC input),
+so they are exported once per batch size.
 With `--ops`, the op types of each graph after ONNX Runtime's optimisations are compared
 (`SessionOptions.optimized_model_filepath`): what ORT fused in one graph and not in the other.
 """
@@ -166,8 +166,7 @@ def measure(pair: Pair, seconds: float) -> list[tuple]:
         times = side_by_side({"ours": lambda: a.run(None, fa), "theirs": lambda: b.run(None, fb)},
                              Budget(seconds=seconds, min_iterations=7, max_iterations=300))
         ours, theirs = (float(np.median(times[k])) * 1e3 for k in ("ours", "theirs"))
-        fastest = min(times["ours"]) / min(times["theirs"])  # the least disturbed runs, on a busy machine
-        rows.append((batch, ours, theirs, ours / theirs, fastest, len(times["ours"])))
+        rows.append((batch, ours, theirs, ours / theirs, len(times["ours"])))
         del a, b
     return rows
 
@@ -178,15 +177,14 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(PAIRS), help="these pairs only")
     parser.add_argument("--ops", action="store_true", help="also print the op types after ORT's optimisations")
     args = parser.parse_args()
-    print("| network | cnnc graph | compared with | batch | cnnc ms | other ms | cnnc / other, medians | "
-          "cnnc / other, minima | rounds |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| network | cnnc graph | compared with | batch | cnnc ms | other ms | cnnc / other | rounds |")
+    print("|---|---|---|---|---|---|---|---|")
     details = []
     for key in args.only or PAIRS:
         pair = PAIRS[key]()
-        for batch, ours, theirs, ratio, fastest, rounds in measure(pair, args.seconds):
+        for batch, ours, theirs, ratio, rounds in measure(pair, args.seconds):
             print(f"| {pair.name} | {pair.ours} | {pair.theirs} | {batch} | {ours:.1f} | {theirs:.1f} | "
-                  f"{ratio:.3f} | {fastest:.3f} | {rounds} |", flush=True)
+                  f"{ratio:.3f} | {rounds} |", flush=True)
         if args.ops:
             with tempfile.TemporaryDirectory() as folder:
                 details.append((pair, optimized_ops(pair.make_ours(1), folder, "ours"),

@@ -84,7 +84,8 @@ def main() -> None:
     base = float(np.median(times["fp32"]))
     ref = logits["fp32"]
     print(f"{args.net}, calibration and agreement on {described}; batch 8, {len(times['fp32'])} rounds\n")
-    print("| variant | what differs | ms at batch 8 | speed-up | top-1 agreement | max abs logit diff / max abs logit |")
+    print("| variant | what differs | ms at batch 8 | speed-up | top-1 agreement "
+          "| max abs logit diff / max abs logit |")
     print("|---|---|---|---|---|---|")
     for name in ["fp32", *names]:
         ms = float(np.median(times[name]))

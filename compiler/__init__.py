@@ -43,13 +43,13 @@ def to_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.ndarr
 
 def lower_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.ndarray]] | None = None,
                producer_version: str = "", metadata: dict[str, str] | None = None, group_towers: bool = True,
-               dtype: DType = "float32", fold_bn: bool = False) -> tuple[Lowered, Iterator[np.ndarray]]:
-    """As `to_onnx`, but the model less its parameters' values, and those values made lazily, in order:
-    what compiler/protowriter.py streams to a file one tensor at a time."""
+               dtype: DType = "float32", fold_bn: bool = False) -> tuple[Lowered, Iterator[Iterator[np.ndarray]]]:
+    """As `to_onnx`, but the model less its parameters' values, and those values made lazily, in order,
+    each as a stream of chunks: what compiler/protowriter.py writes to a file piece by piece."""
     from .lower import lower
-    from .values import given, seeded, values
+    from .values import Given, Seeded, values
 
-    source = given(weights) if weights is not None else seeded(seed)
+    source = Given(weights) if weights is not None else Seeded(seed)
     sources, recipes = graph.params, {}
     if group_towers:
         from .towers import group_towers as stack

@@ -3,12 +3,14 @@
 A BN reading a conv's output computes, per output channel, (conv(x) + b - mean) * s + beta with
 s = gamma / sqrt(var + eps): the conv with weight W * s and bias (b - mean) * s + beta. Where nothing
 but the BN reads the conv's output (nor is it a model output), the pair becomes that one conv: fewer
-nodes, a smaller file, the same outputs up to rounding.
+nodes, a smaller file, the same outputs up to rounding. A separable conv folds the same way into its
+pointwise half (Xception's sepconv + BN); convs with a connection table are left alone.
 
 Like the tower rewrite (compiler/towers.py) this changes the graph, not the network: the folded conv's
-tensors (`CONV.folded_weight`, `CONV.folded_bias`) are computed from the source parameters by `Fold`
-recipes when the model is written, so weights files keep the source names. The conv keeps its name and
-takes the BN's output tensor, so everything downstream reads what it read before.
+tensors (`CONV.folded_weight` or `CONV.folded_pointwise_weight`, and `CONV.folded_bias`) are computed
+from the source parameters by `Fold` recipes when the model is written, so weights files keep the source
+names. The conv keeps its name and takes the BN's output tensor, so everything downstream reads what it
+read before.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, Fold]]:
     pairs: dict[str, Layer] = {}  # conv name -> the BN folded into it
     for bn in graph.layers:
         conv = producer.get(bn.inputs[0]) if bn.op == "batchnorm" else None
-        if conv is not None and _plain_conv(conv) and uses[conv.output] == 1:
+        if conv is not None and _foldable(conv) and uses[conv.output] == 1:
             pairs[conv.name] = bn
     if not pairs:
         return graph, {}
@@ -61,23 +63,24 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, Fold]]:
     return replace(graph, layers=layers), recipes
 
 
-def _plain_conv(layer: Layer) -> bool:
-    return layer.op == "conv" and layer.attrs.get("connections") is None
+def _foldable(layer: Layer) -> bool:
+    return layer.op == "sepconv" or (layer.op == "conv" and layer.attrs.get("connections") is None)
 
 
 def _fold(conv: Layer, bn: Layer, recipes: dict[str, Fold]) -> Layer:
     kind = {p.name.rsplit(".", 1)[1]: p.name for p in bn.params}
     stats: list[tuple[Role, str]] = [("gamma", kind["weight"])] if "weight" in kind else []
     stats.append(("var", kind["running_var"]))
-    source_weight, *source_bias = conv.params
+    at = 1 if conv.op == "sepconv" else 0  # the weight whose output channels the BN scales
+    kept, source_weight, source_bias = conv.params[:at], conv.params[at], conv.params[at + 1:]
     eps = bn.attrs["eps"]
-    weight = replace(source_weight, name=f"{conv.name}.folded_weight")
+    weight = replace(source_weight, name=f"{conv.name}.folded_{source_weight.name.rsplit('.', 1)[1]}")
     bias = Param(f"{conv.name}.folded_bias", (conv.shape[0],), True, "zeros")
     _recipe(recipes, weight.name, "weight", [("weight", source_weight.name), *stats], eps)
     _recipe(recipes, bias.name, "bias", [*(("bias", p.name) for p in source_bias), *stats,
                                          ("beta", kind["bias"]), ("mean", kind["running_mean"])], eps)
     return replace(conv, attrs={**conv.attrs, "bias": True}, output=bn.output, shape=bn.shape,
-                   params=(weight, bias))
+                   params=(*kept, weight, bias))
 
 
 def _recipe(recipes: dict[str, Fold], name: str, part: Literal["weight", "bias"],

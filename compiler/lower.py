@@ -27,7 +27,6 @@ OPSET = 21
 IR_VERSION = 10  # onnxruntime >= 1.20 loads IR 10 / opset 21; onnx's own default (IR 14) is too new
 BATCH = "batch"
 DType = Literal["float32", "float16"]
-DTYPES: tuple[DType, ...] = ("float32", "float16")
 
 
 class _Ctx:
@@ -225,8 +224,14 @@ LOWERINGS: dict[str, Lowering] = {
 
 
 def _tensor(name: str, value: np.ndarray) -> TensorProto:
+    return _fill(TensorProto(), name, value)
+
+
+def _fill(t: TensorProto, name: str, value: np.ndarray) -> TensorProto:
     value = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
-    t = TensorProto(name=name, data_type=data_type(value.dtype), dims=value.shape)
+    t.dims.extend(value.shape)
+    t.data_type = data_type(value.dtype)
+    t.name = name
     t.raw_data = value.tobytes()
     return t
 
@@ -248,14 +253,16 @@ class Lowered:
     def tensors(self) -> list[TensorSpec]:
         return [TensorSpec(p.name, p.shape, np.dtype(self.dtype)) for p in self.params]
 
-    def complete(self, values: Iterable[np.ndarray]) -> onnx.ModelProto:
-        """The whole model in memory, with `values` (one per parameter, in order)."""
+    def complete(self, values: Iterable[Iterable[np.ndarray]]) -> onnx.ModelProto:
+        """The whole model in memory, with `values`: per parameter, in order, its elements as chunks."""
         model = onnx.ModelProto()
         model.CopyFrom(self.model)
-        constants = list(model.graph.initializer)
-        model.graph.ClearField("initializer")
-        model.graph.initializer.extend([_tensor(p.name, v) for p, v in zip(self.params, values, strict=True)])
-        model.graph.initializer.extend(constants)
+        constants = onnx.GraphProto(initializer=model.graph.initializer)
+        del model.graph.initializer[:]
+        for param, chunks in zip(self.params, values, strict=True):
+            value = np.concatenate([np.ravel(c) for c in chunks]).reshape(param.shape)
+            _fill(model.graph.initializer.add(), param.name, value)  # in place: appending would copy
+        model.graph.initializer.extend(constants.initializer)
         return model
 
 
@@ -286,7 +293,8 @@ def lower(graph: Graph, producer_version: str = "", metadata: dict[str, str] | N
     return Lowered(model, tuple(graph.params), dtype)
 
 
-def _boundaries(graph: Graph, outputs: list[tuple[str, str, tuple[int, ...]]], cast: bool):
+def _boundaries(graph: Graph, outputs: list[tuple[str, str, tuple[int, ...]]], cast: bool) \
+        -> tuple[dict[str, str], list[onnx.NodeProto], list[onnx.NodeProto], list[tuple[str, tuple[int, ...]]]]:
     """How tensors are renamed at the model's edges, the nodes before and after the layers' own, and
     the tensors those nodes add. Each output renames the tensor it shows, or copies an earlier output
     (or the input) that shows the same tensor; with `cast`, float16 tensors are cast from and to the

@@ -93,33 +93,49 @@ def layout(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], location: s
     return Layout(head, entries, external, tail, size, offset)
 
 
-def write(layout: Layout, tensors: Sequence[TensorSpec], values: Iterable[np.ndarray], out: BinaryIO,
+def write(layout: Layout, tensors: Sequence[TensorSpec], values: Iterable[Iterable[np.ndarray]], out: BinaryIO,
           data: BinaryIO | None = None) -> None:
-    """Write the model file (and the data file, when the layout has external tensors) from `values`,
-    one per tensor in order; each is dropped once written."""
+    """Write the model file (and the data file, when the layout has external tensors) from `values`:
+    per tensor, in order, its elements in C order as one array or as consecutive chunks, each written
+    and dropped in turn."""
     if data is None and any(offset is not None for offset in layout.external):
         raise ValueError("the layout has external tensors, but no data file was given")
     out.write(layout.model_head)
+    written = len(layout.model_head)
     position = count = 0
-    for spec, entry, offset, value in zip(tensors, layout.entries, layout.external, values):
+    for spec, entry, offset, chunks in zip(tensors, layout.entries, layout.external, values):
         out.write(entry)
-        if offset is None:
-            out.write(_raw(spec, value))
-        else:
+        written += len(entry)
+        target = out if offset is None else data
+        if offset is not None:
             data.write(bytes(offset - position))  # type: ignore[union-attr]
-            data.write(_raw(spec, value))  # type: ignore[union-attr]
-            position = offset + spec.nbytes
+        size = 0
+        for chunk in [chunks] if isinstance(chunks, np.ndarray) else chunks:
+            raw = _raw(spec, chunk)
+            target.write(raw)  # type: ignore[union-attr]
+            size += raw.nbytes
+            del raw, chunk
+        if size != spec.nbytes:
+            raise ValueError(f"`{spec.name}`: announced {spec.nbytes:,} bytes, got {size:,}")
+        if offset is None:
+            written += size
+        else:
+            position = offset + size
         count += 1
     if count != len(tensors):
         raise ValueError(f"{len(tensors)} tensors announced, {count} values given")
     out.write(layout.tail)
+    written += len(layout.tail)
+    if (written, position) != (layout.size, layout.data_size):  # the lengths went first: they must hold
+        raise ValueError(f"wrote {written:,} + {position:,} bytes, the layout says {layout.size:,} + "
+                         f"{layout.data_size:,}")
 
 
-def _raw(spec: TensorSpec, value: np.ndarray) -> memoryview:
-    if value.shape != spec.shape or value.dtype != spec.dtype:
-        raise ValueError(f"`{spec.name}`: announced {spec.dtype}{list(spec.shape)}, got {value.dtype}{list(value.shape)}")
-    value = np.ascontiguousarray(value, dtype=spec.dtype.newbyteorder("<"))  # raw_data is little-endian
-    return memoryview(value.reshape(-1).view(np.uint8))
+def _raw(spec: TensorSpec, chunk: np.ndarray) -> memoryview:
+    if chunk.dtype != spec.dtype:
+        raise ValueError(f"`{spec.name}`: announced {spec.dtype}, got {chunk.dtype}")
+    chunk = np.ascontiguousarray(chunk, dtype=spec.dtype.newbyteorder("<"))  # raw_data is little-endian
+    return memoryview(chunk.reshape(-1).view(np.uint8))
 
 
 def _header(spec: TensorSpec) -> bytes:

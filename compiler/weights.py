@@ -17,16 +17,27 @@ from .ir import Graph, Param
 
 def initial(param: Param, seed: int) -> np.ndarray:
     """The initial value of one parameter, as float32."""
-    if param.init == "zeros":
-        return np.zeros(param.shape, np.float32)
-    if param.init == "ones":
-        return np.ones(param.shape, np.float32)
-    rng = _rng(param, seed)
-    if param.init == "sign":
-        return np.where(rng.random(param.shape) < 0.5, -1.0, 1.0).astype(np.float32)
-    values = rng.standard_normal(param.shape, dtype=np.float32)
-    values *= np.float32(np.sqrt(2.0 / param.fan_in))
-    return values
+    chunks = list(initial_chunks(param, seed, max(param.size, 1)))
+    return (chunks[0] if len(chunks) == 1 else np.zeros(0, np.float32)).reshape(param.shape)
+
+
+def initial_chunks(param: Param, seed: int, size: int) -> Iterator[np.ndarray]:
+    """`initial(param, seed)` flattened, in pieces of at most `size` values: the same values, since one
+    generator draws them in order, without the whole tensor in memory at once."""
+    rng = _rng(param, seed) if param.init in ("he_normal", "sign") else None
+    std = np.float32(np.sqrt(2.0 / param.fan_in))
+    for start in range(0, param.size, size):
+        n = min(size, param.size - start)
+        if param.init == "zeros":
+            yield np.zeros(n, np.float32)
+        elif param.init == "ones":
+            yield np.ones(n, np.float32)
+        elif param.init == "sign":
+            yield np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(np.float32)  # type: ignore[union-attr]
+        else:
+            values = rng.standard_normal(n, dtype=np.float32)  # type: ignore[union-attr]
+            values *= std
+            yield values
 
 
 def _rng(param: Param, seed: int) -> np.random.Generator:

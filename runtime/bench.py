@@ -120,7 +120,7 @@ def _input(shape: list, batch: int, dtype, rng: np.random.Generator) -> np.ndarr
 
 
 def _plain_step(session: Session, x: np.ndarray) -> Callable[[], None]:
-    inner, feed, names = session._session, {session.input.name: x}, session.output_names
+    inner, feed, names = session.inner, {session.input.name: x}, session.output_names
     return lambda: inner.run(names, feed)
 
 
@@ -128,7 +128,7 @@ def _binding_step(session: Session, x: np.ndarray) -> Callable[[], None]:
     """Input copied to the device once, outputs left there: times the model, not the PCIe transfers."""
     import onnxruntime as ort
 
-    inner = session._session  # the package's own session object
+    inner = session.inner
     device = "cuda" if session.provider == "cuda" else "cpu"
     binding, value = inner.io_binding(), ort.OrtValue.ortvalue_from_numpy(x, device, 0)
     binding.bind_ortvalue_input(session.input.name, value)

@@ -67,6 +67,8 @@ class Session:
         else:
             try:
                 with _quiet_stderr():
+                    if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN installed as pip packages (onnxruntime >= 1.21)
+                        ort.preload_dlls()
                     session = ort.InferenceSession(model, options, providers=[_NAMES["cuda"], _NAMES["cpu"]])
                 if session.get_providers()[0] == _NAMES["cuda"]:
                     return session
@@ -76,6 +78,11 @@ class Session:
         if provider == "cuda":
             raise RuntimeUnavailable(f"--provider cuda: {self.reason}")
         return None
+
+    @property
+    def inner(self):
+        """The underlying `onnxruntime.InferenceSession` (for I/O binding, profiling, ...)."""
+        return self._session
 
     @property
     def metadata(self) -> dict[str, str]:

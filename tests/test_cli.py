@@ -100,7 +100,12 @@ def test_an_interrupted_compile_leaves_the_old_output_and_no_temporary_file(tmp_
     out.write_bytes(b"previous model")
     proc = subprocess.Popen([sys.executable, "-m", "cnnc", "compile", "vgg16", "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2.0)  # VGG-16's 553 MB of weights take longer than this to generate and write
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:  # interrupt it while it writes
+        if any(p.name != "vgg.onnx" and p.stat().st_size > 0 for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.001)
+    assert proc.poll() is None, f"the compile ended before it could be interrupted: {proc.communicate()}"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -23,7 +23,6 @@ import contextlib
 import copy
 import functools
 import io
-import os
 import re
 import resource
 import signal
@@ -145,10 +144,9 @@ def _limit_child(memory: int) -> Callable[[], None]:
 def check_subprocess(path: Path, hang_s: float = HANG_S, memory: int = MEMORY_BYTES) -> Outcome:
     """`python -m cnnc check PATH` in a real process, under an address-space limit of `memory`."""
     start = time.perf_counter()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         r = subprocess.run([sys.executable, "-m", "cnnc", "check", str(path)], capture_output=True,
-                           timeout=hang_s, preexec_fn=_limit_child(memory), env=env)
+                           timeout=hang_s, preexec_fn=_limit_child(memory))
     except subprocess.TimeoutExpired as e:
         return Outcome(None, _text(e.stdout), _text(e.stderr), time.perf_counter() - start)
     return Outcome(r.returncode, _text(r.stdout), _text(r.stderr), time.perf_counter() - start)

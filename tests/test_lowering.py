@@ -252,6 +252,8 @@ FOLDING = """\
   - conv(6, 3x3, padding=1, bias=false, groups=2)             # no bias, BN without gamma: folded
   - batchnorm(scale=false, eps=0.001)
   - relu
+  - sepconv(6, 3x3, padding=same, bias=true)                  # separable: folded into its pointwise half
+  - batchnorm
   - conv(6, 1x1)
   - add: {shortcut: identity, residual: [batchnorm]}          # the conv's output feeds the add too: kept
   - conv(4, 1x1, connections=[[0, 1], [2, 3], [4, 5], [0]])  # a connection table: kept
@@ -269,11 +271,12 @@ def test_folded_batchnorms_give_the_unfolded_outputs(seed):
     weights = weights_of(net, seed)
     plain, folded = (cnnc.compile(net, weights=weights, fold_bn=f) for f in (False, True))
     ops = Counter(n.op_type for n in plain.graph.node), Counter(n.op_type for n in folded.graph.node)
-    assert ops[0]["BatchNormalization"] == 6 and ops[1]["BatchNormalization"] == 2
+    assert ops[0]["BatchNormalization"] == 7 and ops[1]["BatchNormalization"] == 2
     assert ops[0]["Conv"] == ops[1]["Conv"]
     assert folded.ByteSize() < plain.ByteSize()
     assert {t.name for t in folded.graph.initializer} >= {"conv_1.folded_weight", "conv_1.folded_bias",
-                                                         "conv_2.folded_bias"}
+                                                         "conv_2.folded_bias", "sepconv.depthwise_weight",
+                                                         "sepconv.folded_pointwise_weight"}
     onnx.checker.check_model(folded, full_check=True)
     x = np.random.default_rng(seed).standard_normal((2, 3, 8, 8), dtype=np.float32)
     expected = session(plain).run(x)

@@ -91,7 +91,8 @@ def test_calibration_from_a_folder_takes_samples_and_batches(fp32, tmp_path):
 
 @pytest.mark.parametrize("make,message", [
     (lambda d: None, "is not a folder of .npy files"),
-    (lambda d: np.save(d / "x.npy", np.zeros((3, 8, 8), np.float32)), "has shape [3, 8, 8]; the model takes samples of shape [3, 16, 16]"),
+    (lambda d: np.save(d / "x.npy", np.zeros((3, 8, 8), np.float32)),
+     "has shape [3, 8, 8]; the model takes samples of shape [3, 16, 16]"),
     (lambda d: (d / "x.npy").write_text("not numpy"), "cannot read"),
 ])
 def test_bad_calibration_folders_say_what_is_wrong(fp32, tmp_path, make, message):
