@@ -11,7 +11,7 @@ import os as _os
 if not _os.path.isdir(_os.path.join(_os.path.dirname(__file__), "dsl")):
     __path__.append(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # noqa: F821
 
-from .api import build, compile, load, locate, save, summary  # noqa: E402,A004
+from .api import build, compile, compile_to, load, locate, save, summary  # noqa: E402,A004
 from .compiler.limits import Limits, limits  # noqa: E402
 from .dsl.errors import CnncError  # noqa: E402
 
@@ -23,5 +23,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'cnnc' has no attribute {name!r}")
 
 
-__all__ = ["build", "compile", "load", "locate", "save", "summary", "Session", "CnncError", "Limits", "limits",
+__all__ = ["build", "compile", "compile_to", "load", "locate", "save", "summary", "Session", "CnncError", "Limits", "limits",
            "__version__"]

@@ -4,7 +4,7 @@
     graph = cnnc.build(net)                # shapes, parameters, MACs
     model = cnnc.compile(net, seed=0)      # onnx.ModelProto
     cnnc.save(model, "resnet50.onnx")      # atomic write
-    cnnc.api.compile_to(net, "resnet50.onnx")  # both at once, streamed: one weight tensor at a time
+    cnnc.api.compile_to(net, "resnet50.onnx")  # both at once, streamed: never the whole model in memory
 
 Models whose file would pass protobuf's 2 GiB are written with ONNX external data: `NAME.onnx` plus
 `NAME.onnx.data` beside it (the model names it by that relative path).
@@ -91,8 +91,8 @@ def compile(net: str | os.PathLike | Document, seed: int = 0, aux: bool = False,
 def compile_to(net: str | os.PathLike | Document, path: str | os.PathLike, seed: int = 0, aux: bool = False,
                weights: Weights | None = None, dtype: DType = "float32", fold_bn: bool = False,
                external_data_above: int = EXTERNAL_DATA_ABOVE) -> Written:
-    """`save(compile(net, ...), path)` without ever holding the model: each weight tensor is made, written
-    and dropped in turn. The file has the same bytes."""
+    """`save(compile(net, ...), path)` without ever holding the model: the weights are made, written and
+    dropped a chunk at a time (compiler/values.py). The file has the same bytes."""
     lowered, values = _lowered(net, seed, aux, weights, dtype, fold_bn)
     return _write(lowered.model, lowered.tensors, values, path, external_data_above)
 
