@@ -17,7 +17,7 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from . import __version__
 from .architectures import names as shipped_names, path as shipped_path
@@ -90,11 +90,13 @@ def compile(net: str | os.PathLike | Document, seed: int = 0, aux: bool = False,
 
 def compile_to(net: str | os.PathLike | Document, path: str | os.PathLike, seed: int = 0, aux: bool = False,
                weights: Weights | None = None, dtype: DType = "float32", fold_bn: bool = False,
-               external_data_above: int = EXTERNAL_DATA_ABOVE) -> Written:
+               external_data_above: int = EXTERNAL_DATA_ABOVE,
+               progress: Callable[[int, int], None] | None = None) -> Written:
     """`save(compile(net, ...), path)` without ever holding the model: the weights are made, written and
-    dropped a chunk at a time (compiler/values.py). The file has the same bytes."""
+    dropped a chunk at a time (compiler/values.py). The file has the same bytes. `progress(done, total)`
+    is called with the bytes written so far as the weights go out."""
     lowered, values = _lowered(net, seed, aux, weights, dtype, fold_bn)
-    return _write(lowered.model, lowered.tensors, values, path, external_data_above)
+    return _write(lowered.model, lowered.tensors, values, path, external_data_above, progress)
 
 
 def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: Weights | None, dtype: DType,
@@ -191,7 +193,8 @@ def _streamable(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[TensorSpe
 
 
 def _write(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], values: Iterable[Iterable[np.ndarray]],
-           path: str | os.PathLike, external_data_above: int) -> Written:
+           path: str | os.PathLike, external_data_above: int,
+           progress: Callable[[int, int], None] | None = None) -> Written:
     from .compiler import protowriter
 
     path = Path(path)
@@ -213,7 +216,13 @@ def _write(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], values: Ite
             _reserve(out, layout.size)
             if data is not None:
                 _reserve(data, layout.data_size)
-            protowriter.write(layout, tensors, values, out, data)
+            total, done = layout.size + layout.data_size, 0
+
+            def step(n: int) -> None:
+                nonlocal done
+                done += n
+                progress(done, total)  # type: ignore[misc]
+            protowriter.write(layout, tensors, values, out, data, step if progress else None)
         with _signals_held():  # the pair is replaced together or not at all
             if data_path:
                 os.replace(data_tmp, data_path)

@@ -274,11 +274,39 @@ def cmd_compile(args) -> int:
     from . import api
     doc = api.load(args.net)
     out = Path(args.output or f"{doc.name}.onnx")
-    written = api.compile_to(doc, out, seed=args.seed, aux=args.aux, weights=args.weights, dtype=args.dtype,
-                             fold_bn=args.fold_bn)
+    with _ProgressBar("writing weights") as bar:
+        written = api.compile_to(doc, out, seed=args.seed, aux=args.aux, weights=args.weights, dtype=args.dtype,
+                                 fold_bn=args.fold_bn, progress=bar.update)
     files = f"{out} and its weights {written.data_path}" if written.data_path else f"{out}"
     print(f"wrote {files} ({written.size / 1e6:.1f} MB; outputs: {', '.join(written.outputs)})")
     return 0
+
+
+class _ProgressBar:
+    """A bar on stderr for writes of more than 100 MB, only when stderr is a terminal (rich, imported then)."""
+
+    def __init__(self, what: str, threshold: int = 100 << 20):
+        self.what, self.threshold = what, threshold
+        self.progress = self.task = None
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if self.progress is None:
+            if total < self.threshold or not sys.stderr.isatty():
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+            self.progress = Progress(f"[progress.description]{self.what}", BarColumn(), DownloadColumn(),
+                                     TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(self.what, total=total)
+        self.progress.update(self.task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def cmd_weights(args) -> int:

@@ -14,7 +14,7 @@ keeps only their names and shapes: how models above protobuf's 2 GiB are written
 """
 from __future__ import annotations
 
-from typing import BinaryIO, Iterable, NamedTuple, Sequence
+from typing import BinaryIO, Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import onnx
@@ -94,10 +94,10 @@ def layout(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], location: s
 
 
 def write(layout: Layout, tensors: Sequence[TensorSpec], values: Iterable[Iterable[np.ndarray]], out: BinaryIO,
-          data: BinaryIO | None = None) -> None:
+          data: BinaryIO | None = None, progress: Callable[[int], None] | None = None) -> None:
     """Write the model file (and the data file, when the layout has external tensors) from `values`:
     per tensor, in order, its elements in C order as one array or as consecutive chunks, each written
-    and dropped in turn."""
+    and dropped in turn. `progress` is told the bytes of each chunk written."""
     if data is None and any(offset is not None for offset in layout.external):
         raise ValueError("the layout has external tensors, but no data file was given")
     out.write(layout.model_head)
@@ -114,6 +114,8 @@ def write(layout: Layout, tensors: Sequence[TensorSpec], values: Iterable[Iterab
             raw = _raw(spec, chunk)
             target.write(raw)  # type: ignore[union-attr]
             size += raw.nbytes
+            if progress is not None:
+                progress(raw.nbytes)
             del raw, chunk
         if size != spec.nbytes:
             raise ValueError(f"`{spec.name}`: announced {spec.nbytes:,} bytes, got {size:,}")

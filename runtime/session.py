@@ -7,6 +7,7 @@ when the session really runs on it, and otherwise falls back to the CPU; `reason
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from typing import Literal
@@ -68,7 +69,8 @@ class Session:
             try:
                 with _quiet_stderr():
                     if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN installed as pip packages (onnxruntime >= 1.21)
-                        ort.preload_dlls()
+                        with contextlib.redirect_stdout(io.StringIO()):  # it prints what it cannot find
+                            ort.preload_dlls()
                     session = ort.InferenceSession(model, options, providers=[_NAMES["cuda"], _NAMES["cpu"]])
                 if session.get_providers()[0] == _NAMES["cuda"]:
                     return session

@@ -24,3 +24,32 @@ def test_the_docs_have_complete_examples():
 def test_documented_network_compiles(name, text):
     graph = cnnc.build(load_text(text, name))
     assert graph.layers and graph.output_shape
+
+
+def test_language_reference_examples_use_every_op_and_construct():
+    from cnnc.compiler.ops import OPS
+    used_ops, used_keys = set(), set()
+    for name, text in EXAMPLES:
+        if not name.startswith("docs/language.md"):
+            continue
+        graph = cnnc.build(load_text(text, name), aux=True)
+        used_ops |= {layer.op for layer in graph.layers}
+        used_keys |= set(re.findall(r"(?:^|[{,\s-])(\w+):", text, re.M))
+    assert set(OPS) <= used_ops, sorted(set(OPS) - used_ops)
+    assert {"concat", "add", "expect", "aux", "constants", "defaults", "blocks"} <= used_keys, used_keys
+
+
+def test_readme_tutorial_outputs_are_what_cnnc_prints(tmp_path):
+    import subprocess
+    import sys
+    readme = (ROOT / "README.md").read_text()
+    tutorial = readme[readme.index("## Tutorial"):]
+    (tmp_path / "tiny.yaml").write_text(re.search(r"```yaml\n(.*?)```", tutorial, re.S)[1])
+    shown = re.search(r"\$ cnnc check tiny.yaml\n(.*?)\n", tutorial)[1]
+    r = subprocess.run([sys.executable, "-m", "cnnc", "check", "tiny.yaml"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60)
+    assert r.stdout.strip() == shown
+    r = subprocess.run([sys.executable, "-m", "cnnc", "summary", "tiny.yaml", "--depth", "1"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    shown = re.search(r"\$ cnnc summary tiny.yaml --depth 1\n(.*?)```", tutorial, re.S)[1]
+    assert r.stdout.strip() == shown.strip()
