@@ -53,7 +53,8 @@ def test_every_model_and_field_has_a_description_for_hover_help():
 def test_shipped_network_starts_with_the_schema_comment_and_validates(name, validator):
     text = shipped(name).read_text(encoding="utf-8")
     assert text.splitlines()[0] == COMMENT
-    assert (shipped(name).parent / "../dsl/cnnc.schema.json").resolve() == SCHEMA_FILE.resolve()
+    target = shipped(name).parent / "../dsl/cnnc.schema.json"  # where the comment points, installed or not
+    assert target.is_file() and target.read_bytes() == SCHEMA_FILE.read_bytes()
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(yaml.safe_load(text))]
     assert errors == []
 
