@@ -27,6 +27,7 @@ from .dsl import expr
 from .dsl.document import (AuxNode, BlockDef, CallNode, Document, ExpectNode, Layer, MergeNode, NamedNode,
                            SeqNode)
 from .dsl.errors import CnncError, did_you_mean
+from .files import write_text
 
 ModuleKind = Literal["inception", "residual", "reduction"]
 LayerKind = Literal["conv", "pool", "dense", "other"]
@@ -47,20 +48,7 @@ def render(net: str | os.PathLike | Document, expand: str | None = None) -> str:
 
 def write(svg: str, path: str | os.PathLike) -> None:
     """Write `svg` atomically: a temporary file beside `path`, then a rename."""
-    path = Path(path)
-    if path.is_dir():
-        raise CnncError(f"`{path}` is a directory; give a file name for the picture")
-    if not path.parent.exists():
-        raise CnncError(f"cannot write `{path}`: the folder `{path.parent}` does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(svg, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise CnncError(f"cannot write `{path}`: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_text(path, svg, "picture")
 
 
 # ==== the view tree: the document expanded, each node with its resolved name, attributes and shape ====

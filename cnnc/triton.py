@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .dsl.errors import CnncError
+from .files import write_text
 
 if TYPE_CHECKING:
     import onnx
@@ -102,12 +103,4 @@ def export(model: onnx.ModelProto, name: str, repository: str | os.PathLike, max
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise CnncError(f"cannot write `{path}`: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_text(path, text)

@@ -39,16 +39,9 @@ def write(path: str | os.PathLike, tensors: Iterable[tuple[str, np.ndarray]],
     path = Path(path)
     if path.suffix not in (".safetensors", ".npz"):
         raise WeightsError(f"`{path}`: write weights to a `.safetensors` or `.npz` file")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            (_write_safetensors if path.suffix == ".safetensors" else _write_npz)(f, tensors, metadata or {})
-        os.replace(tmp, path)
-    except OSError as e:
-        raise WeightsError(f"cannot write `{path}`: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from ..files import atomic_file
+    with atomic_file(path, WeightsError, "weights") as f:
+        (_write_safetensors if path.suffix == ".safetensors" else _write_npz)(f, tensors, metadata or {})
 
 
 def match(params: Iterable[Param], tensors: Mapping[str, np.ndarray], source: str,

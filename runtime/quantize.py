@@ -180,13 +180,6 @@ def _outputs(session, name: str, inputs: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _save(model: onnx.ModelProto, path: str | os.PathLike) -> None:
     """Atomic write: a temporary file beside `path`, then a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(model.SerializeToString())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise QuantizeError(f"cannot write `{path}`: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from ..files import atomic_file
+    with atomic_file(path, QuantizeError, "model") as f:
+        f.write(model.SerializeToString())
