@@ -113,6 +113,8 @@ class _Resolver:
         self.calls = 0
         self.limits = current_limits()
         self.used: set[str] = set()
+        self._arg_locs: dict[int, tuple[CallNode, dict[str, Location]]] = {}
+        self._bound: dict[tuple, Attrs] = {}  # shared, never modified: later stages copy before changing
         self.constants = {key: setting.value for key, setting in doc.constants.items()}
         for name, block in doc.blocks.items():
             if name in OPS:
@@ -236,11 +238,19 @@ class _Resolver:
         given = {a.name for a in spec.args[:len(args)]} | set(kwargs)
         settings = {k: s for k, s in self.doc.defaults.get(spec.name, {}).items() if k not in given}
         call = node.item.call
-        arg_locs = {k: s.loc for k, s in settings.items()}
-        arg_locs.update((a.name, node.loc.shifted(v.col)) for a, v in zip(spec.args, call.args))
-        arg_locs.update((key, node.loc.shifted(col)) for key, _v, col in call.kwargs)
+        cached = self._arg_locs.get(id(node))
+        if cached is not None:  # the same for every expansion of this call: computed once
+            arg_locs = cached[1]
+        else:
+            arg_locs = {k: s.loc for k, s in settings.items()}
+            arg_locs.update((a.name, node.loc.shifted(v.col)) for a, v in zip(spec.args, call.args))
+            arg_locs.update((key, node.loc.shifted(col)) for key, _v, col in call.kwargs)
+            self._arg_locs[id(node)] = (node, arg_locs)  # holding the node keeps its id from being reused
+        key = (spec.name, tuple(args), tuple(kwargs.items()))
         try:
-            attrs = spec.bind(args, {**{k: s.value for k, s in settings.items()}, **kwargs})
+            attrs = self._bound.get(key)
+            if attrs is None:  # repeats bind the same arguments again and again
+                attrs = self._bound[key] = spec.bind(args, {**{k: s.value for k, s in settings.items()}, **kwargs})
         except OpError as e:
             raise self._error(str(e), arg_locs.get(e.arg, node.loc), scope) from None
         self.layers += 1

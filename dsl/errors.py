@@ -7,7 +7,7 @@ the CLI prints: what is wrong, where, and a caret under the spot.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterable
 
 
@@ -29,7 +29,7 @@ class Location:
         """The location of the character `offset` places into the value that starts here."""
         if self.chars:
             return self.chars[min(max(offset, 0), len(self.chars) - 1)]
-        return replace(self, col=self.col + offset)
+        return Location(self.file, self.line, self.col + offset, self.text)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
