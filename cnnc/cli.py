@@ -77,9 +77,6 @@ def _parser() -> argparse.ArgumentParser:
 
     aux_help = "keep the train-only heads (`aux:`), as extra outputs named after them"
     weights_help = "load every parameter by name from a .safetensors or .npz file (see `cnnc weights`)"
-    dtype_help = ("the weights' and the computation's type (default float32); a float16 model still "
-                  "takes and gives float32")
-    fold_help = "fold each batchnorm into the conv before it (inference only: fewer nodes, smaller file)"
 
     c = sub.add_parser("summary", help="the layers grouped by block: shapes, parameters, MACs, totals")
     c.add_argument("net", help=net_help)
@@ -122,8 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="seed of the initial weights (default 0)")
     c.add_argument("--weights", help=weights_help)
     c.add_argument("--aux", action="store_true", help=aux_help)
-    c.add_argument("--dtype", choices=["float32", "float16"], default="float32", help=dtype_help)
-    c.add_argument("--fold-bn", action="store_true", help=fold_help)
+    _compile_options(c)
     c.set_defaults(run=cmd_compile)
 
     c = sub.add_parser("weights", help="write the named initial weights: the template for --weights")
@@ -141,9 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
     c.add_argument("--weights", help=weights_help + " (when MODEL is a network)")
     c.add_argument("--aux", action="store_true", help=aux_help + " (when MODEL is a network)")
-    c.add_argument("--dtype", choices=["float32", "float16"], default="float32",
-                   help=dtype_help + " (when MODEL is a network)")
-    c.add_argument("--fold-bn", action="store_true", help=fold_help + " (when MODEL is a network)")
+    _compile_options(c, " (when MODEL is a network)")
     c.set_defaults(run=cmd_run)
 
     c = sub.add_parser("bench", help="latency, throughput and GFLOP/s in ONNX Runtime")
@@ -156,9 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--io-binding", action="store_true",
                    help="keep input and outputs on the device (with cuda: times the model, not the copies)")
     c.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
-    c.add_argument("--dtype", choices=["float32", "float16"], default="float32",
-                   help=dtype_help + " (when MODEL is a network)")
-    c.add_argument("--fold-bn", action="store_true", help=fold_help + " (when MODEL is a network)")
+    _compile_options(c, " (when MODEL is a network)")
     c.set_defaults(run=cmd_bench)
 
     c = sub.add_parser("quantize", help="int8 model for CPUs (static, QDQ), compared with the original")
@@ -171,10 +163,23 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--batch", type=_positive, default=8, help="batch size of the throughput comparison (default 8)")
     c.add_argument("--seconds", type=float, default=5.0, help="time for the throughput comparison (default 5)")
     c.set_defaults(run=cmd_quantize)
-    for command in sub.choices.values():
-        if any(a.dest in ("net", "model") for a in command._actions):
+    for name, command in sub.choices.items():
+        if name in NETWORK_COMMANDS:
             command.add_argument("--limit", action="append", metavar="NAME=VALUE", help=LIMIT_HELP)
     return p
+
+
+NETWORK_COMMANDS = ("check", "summary", "expand", "draw", "export-triton", "compile", "weights", "run", "bench")
+
+
+def _compile_options(c: argparse.ArgumentParser, note: str = "") -> None:
+    """--dtype and --fold-bn, for the commands that compile a network."""
+    c.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                   help="the weights' and the computation's type (default float32); a float16 model still "
+                        "takes and gives float32" + note)
+    c.add_argument("--fold-bn", action="store_true",
+                   help="fold each batchnorm into the conv before it (inference only: fewer nodes, smaller "
+                        "file)" + note)
 
 
 def _positive(text: str) -> int:

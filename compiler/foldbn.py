@@ -14,15 +14,13 @@ read before.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
-from .ir import Graph, Layer, Param
+from .ir import PASSTHROUGH, Graph, Layer, Param
 
-PASSTHROUGH = frozenset({"dropout", "identity"})
 Role = Literal["weight", "bias", "gamma", "beta", "mean", "var"]
 
 
@@ -47,8 +45,7 @@ class Fold:
 def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, Fold]]:
     """`graph` with every foldable conv + BN pair made one conv, and the recipes of the folded tensors."""
     producer = {layer.output: layer for layer in graph.layers if layer.op not in PASSTHROUGH}
-    uses = Counter(i for layer in graph.layers for i in layer.inputs)
-    uses.update([graph.output, *(tensor for _, tensor, _ in graph.aux)])
+    uses = graph.uses()
     pairs: dict[str, Layer] = {}  # conv name -> the BN folded into it
     for bn in graph.layers:
         conv = producer.get(bn.inputs[0]) if bn.op == "batchnorm" else None

@@ -5,12 +5,11 @@ Shape errors name the layer, its input shape and, for merges, every branch's sha
 from __future__ import annotations
 
 from ..dsl.errors import ShapeError
-from .ir import Graph, Layer, Shape
+from .ir import PASSTHROUGH, Graph, Layer, Shape
 from .ops import OPS, OpError
 from .limits import current as current_limits
 from .resolve import RAux, RExpect, RMerge, RNode, ROp, RSeq, CompileWarning
 
-PASSTHROUGH = frozenset({"dropout", "identity"})  # no tensor of their own: output is the input
 
 
 def infer(name: str, input_shape: Shape, tree: RSeq, aux: bool = False,

@@ -5,12 +5,14 @@ Shapes never include the batch axis. Everything here is frozen; passes return ne
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from ..dsl.errors import Location
 
 Shape = tuple[int, ...]
+PASSTHROUGH = frozenset({"dropout", "identity"})  # no tensor of their own: output is the input
 Init = Literal["he_normal", "zeros", "ones", "sign"]  # sign: fixed random +-1 (constants)
 
 
@@ -66,7 +68,13 @@ class Graph:
     output_shape: Shape
     aux: tuple[tuple[str, str, Shape], ...] = ()  # train-only heads kept: (output name, tensor, shape)
     aux_heads: tuple[str, ...] = ()  # every train-only head of the network, kept or not
-    warnings: tuple[Any, ...] = field(default=(), compare=False)  # resolve.Warning: legal but suspicious
+    warnings: tuple[Any, ...] = field(default=(), compare=False)  # resolve.CompileWarning: legal but suspicious
+
+    def uses(self, layers: Iterable[Layer] | None = None) -> Counter:
+        """How often each tensor is read, by `layers` (default: all) and as an output of the graph."""
+        uses = Counter(i for layer in (self.layers if layers is None else layers) for i in layer.inputs)
+        uses.update([self.output, *(tensor for _, tensor, _ in self.aux)])
+        return uses
 
     @property
     def params(self) -> list[Param]:

@@ -101,7 +101,7 @@ class Arg:
 # ---- shape helpers ------------------------------------------------------------------------------
 def _spatial(shape: Shape, op: str) -> tuple[int, int, int]:
     if len(shape) != 3:
-        raise OpError(f"needs a [channels, height, width] input")
+        raise OpError("needs a [channels, height, width] input")
     return shape  # type: ignore[return-value]
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..dsl import expr
-from ..dsl.document import (AuxNode, Branch, CallNode, Document, ExpectNode, Layer, MergeNode, NamedNode, SeqNode,
+from ..dsl.document import (AuxNode, CallNode, Document, Layer, MergeNode, NamedNode, SeqNode,
                             Setting)
 from ..dsl.errors import CnncError, ExprError, Location, ResolveError, did_you_mean
 from .limits import current as current_limits

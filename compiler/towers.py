@@ -16,9 +16,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .ir import Graph, Layer, Param
+from .ir import PASSTHROUGH, Graph, Layer
 
-PASSTHROUGH = frozenset({"dropout", "identity"})
 PER_CHANNEL = frozenset({"batchnorm", "relu", "sigmoid", "tanh", "squash", "scale", "maxpool", "avgpool"})
 
 
@@ -46,8 +45,7 @@ def group_towers(graph: Graph) -> tuple[Graph, dict[str, Recipe]]:
 def _find(graph: Graph) -> tuple[Layer, list[list[Layer]]] | None:
     layers = [layer for layer in graph.layers if layer.op not in PASSTHROUGH]
     producer = {layer.output: layer for layer in layers}
-    uses = Counter(i for layer in layers for i in layer.inputs)
-    uses.update([graph.output, *(tensor for _, tensor, _ in graph.aux)])
+    uses = graph.uses(layers)
     for merge in layers:
         if merge.op in ("add", "concat") and len(merge.inputs) >= 2:
             chains = [_chain(t, producer, uses) for t in merge.inputs]

@@ -18,7 +18,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' 
 
 import cnnc  # noqa: E402
 from cnnc.architectures import path as shipped  # noqa: E402
-from cnnc.compiler.weights import initial  # noqa: E402
 from cnnc.dsl.document import load_text  # noqa: E402
 
 

@@ -111,19 +111,24 @@ def compare(graph, model, torch_name: Callable[[str], str] | dict, rng, batch: i
     return float(np.abs(got - expected).max() / scale)
 
 
-def torchvision_resnet_name(ours: str) -> str:
-    """conv3/identity_block_2/add/residual/cbr_1/batchnorm -> layer2.2.bn1 (torchvision's layer1..4 are
-    cnnc's conv2..5; a stage's conv_block is its block 0)."""
-    fixed = {"conv1/conv": "conv1", "conv1/batchnorm": "bn1", "predictions": "fc"}
+def torchvision_bottleneck_name(ours: str, stages: dict[str, str], first: str, fixed: dict[str, str]) -> str:
+    """A cnnc bottleneck-network layer name -> torchvision's module name, e.g. for ResNet-50
+    conv3/identity_block_2/add/residual/cbr_1/batchnorm -> layer2.2.bn1. `stages` maps cnnc's stage names
+    to torchvision's `layerN`; `first` is the name of a stage's block 0; `fixed` holds stem and head."""
     if ours in fixed:
         return fixed[ours]
     stage, block, _add, branch, *inner = ours.split("/")
-    index = 0 if block == "conv_block" else int(block.rsplit("_", 1)[1])
-    prefix = f"layer{int(stage[len('conv'):]) - 1}.{index}"
+    prefix = f"{stages[stage]}.{0 if block == first else int(block.rsplit('_', 1)[1])}"
     if branch == "shortcut":
         return f"{prefix}.downsample.{0 if inner == ['conv'] else 1}"
     position = {"cbr_1": 1, "cbr_2": 2}.get(inner[0], 3)  # the last conv and BN sit outside the cbr blocks
     return f"{prefix}.{'conv' if inner[-1] == 'conv' else 'bn'}{position}"
+
+
+def torchvision_resnet_name(ours: str) -> str:
+    """resnet50_torchvision's names: torchvision's layer1..4 are cnnc's conv2..5."""
+    return torchvision_bottleneck_name(ours, {f"conv{i + 1}": f"layer{i}" for i in range(1, 5)}, "conv_block",
+                                       {"conv1/conv": "conv1", "conv1/batchnorm": "bn1", "predictions": "fc"})
 
 
 def test_resnet50_torchvision_matches_torchvision():
@@ -180,16 +185,9 @@ def test_inception_v4_matches_timm():
 
 
 def torchvision_resnext_name(ours: str) -> str:
-    """layer2/identity_block_1/add/residual/cbr_2/batchnorm -> layer2.1.bn2 (resnext50_grouped's names)."""
-    fixed = {"conv1/conv": "conv1", "conv1/batchnorm": "bn1", "fc": "fc"}
-    if ours in fixed:
-        return fixed[ours]
-    stage, block, _add, branch, *inner = ours.split("/")
-    prefix = f"{stage}.{0 if block == 'projection_block' else int(block.rsplit('_', 1)[1])}"
-    if branch == "shortcut":
-        return f"{prefix}.downsample.{0 if inner == ['conv'] else 1}"
-    position = {"cbr_1": 1, "cbr_2": 2}.get(inner[0], 3)
-    return f"{prefix}.{'conv' if inner[-1] == 'conv' else 'bn'}{position}"
+    """resnext50_grouped's names, e.g. layer2/identity_block_1/add/residual/cbr_2/batchnorm -> layer2.1.bn2."""
+    return torchvision_bottleneck_name(ours, {f"layer{i}": f"layer{i}" for i in range(1, 5)}, "projection_block",
+                                       {"conv1/conv": "conv1", "conv1/batchnorm": "bn1", "fc": "fc"})
 
 
 def split_into_towers(graph, grouped: dict[str, np.ndarray], towers: int = 32) -> dict[str, np.ndarray]:
