@@ -13,7 +13,7 @@ if not _os.path.isdir(_os.path.join(_os.path.dirname(__file__), "dsl")):
 
 from .api import build, compile, compile_to, load, locate, save, summary  # noqa: E402,A004
 from .compiler.limits import Limits, limits  # noqa: E402
-from .dsl.errors import CnncError  # noqa: E402
+from .errors import CnncError  # noqa: E402
 
 
 def __getattr__(name: str):

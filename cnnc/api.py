@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from . import __version__
 from .architectures import names as shipped_names, path as shipped_path
-from .compiler import build as _build
+from .compiler import build as _build, build_full as _build_full, view as _view
 from .compiler.ir import Graph
 from .dsl.document import Document, load as _load_file
-from .dsl.errors import CnncError, SourceError, did_you_mean
+from .errors import CnncError, did_you_mean
+from .dsl.errors import SourceError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -106,7 +107,8 @@ def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: W
     if dtype not in DTYPES:
         raise CnncError(f"dtype `{dtype}`: expected one of {', '.join(DTYPES)}")
     doc = load(net)
-    graph = _build(doc, aux)
+    full = _build_full(doc)
+    graph = _view(full, aux)
     source_hash = hashlib.sha256(doc.source.text.encode()).hexdigest()
     metadata = {"cnnc.version": __version__, "cnnc.network": doc.name, "cnnc.source_sha256": source_hash}
     values = None
@@ -116,7 +118,7 @@ def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: W
         from .compiler import checkpoint
         tensors, source = (checkpoint.read(weights), os.fspath(weights)) if isinstance(weights, (str, os.PathLike)) \
             else (weights, "the weights given")
-        optional = [] if aux else [p.name for p in _build(doc, True).params]
+        optional = [] if aux else [p.name for p in full.params]
         values = checkpoint.match(graph.params, tensors, source, optional)
         metadata["cnnc.weights"] = Path(source).name if source != "the weights given" else "given"
     if dtype != "float32":
@@ -135,10 +137,13 @@ def initial_weights(net: str | os.PathLike | Document, seed: int = 0, aux: bool 
 
 def summary(net: str | os.PathLike | Document | Graph) -> dict[str, Any]:
     """Counts and per-layer shapes, as `cnnc summary --json` prints them."""
-    graph = net if isinstance(net, Graph) else build(net)
+    if isinstance(net, Graph):
+        graph, full = net, None
+    else:
+        full = _build_full(load(net))
+        graph = _view(full, aux=False)
     extra = {}
-    if graph.aux_heads and not isinstance(net, Graph):
-        full = build(net, aux=True)
+    if full is not None and full.aux_heads:
         extra = {"aux_heads": list(full.aux_heads), "params_with_aux": full.counts(), "macs_with_aux": full.macs}
     return {
         "name": graph.name,

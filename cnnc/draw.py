@@ -25,7 +25,7 @@ from .compiler.ops import KINDS
 from .dsl import expr
 from .dsl.document import (AuxNode, BlockDef, CallNode, Document, ExpectNode, Layer, MergeNode, NamedNode,
                            SeqNode)
-from .dsl.errors import CnncError, did_you_mean
+from .errors import CnncError, did_you_mean
 from .files import write_text
 
 ModuleKind = Literal["inception", "residual", "reduction"]

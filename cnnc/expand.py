@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from .compiler.ops import OPS
-from .compiler.resolve import RAux, RExpect, RMerge, RNode, ROp, RSeq, resolve
+from .compiler.resolve import RAux, RExpect, RMerge, RNode, ROp, RSeq, resolve, without_calls
 from .dsl.document import Document
 
 
@@ -25,7 +25,7 @@ def expand(doc: Document, header: str | None = None) -> str:
         data["description"] = doc.description
     data["input"] = _Flow(doc.input)
     tree, _warnings = resolve(doc)
-    data["layers"] = _sequence(tree, "")
+    data["layers"] = _sequence(without_calls(tree), "")  # type: ignore[arg-type]
     header = header or (f"{doc.name}, expanded by `cnnc expand` from {doc.source.file}: every block call and\n"
                         f"repeat resolved, every argument explicit; it builds the same graph under the same names.")
     comment = "".join(f"# {line}\n" for line in header.splitlines())

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .dsl.errors import CnncError
+from .errors import CnncError
 
 
 @contextlib.contextmanager

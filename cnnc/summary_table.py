@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .compiler.resolve import RAux, RMerge, RNode, ROp, RSeq, resolve
+from .compiler.resolve import RAux, RCall, RMerge, RNode, ROp, RSeq, resolve
 from .dsl.document import Document
 
 
@@ -164,22 +164,25 @@ def origins_of(doc: Document) -> Origins:
     for node in _walk(tree):
         if isinstance(node, ROp):
             attrs[node.path] = node.attrs
-        for frame in node.trace:
-            path, sep, rest = frame.partition(": `")  # the resolver's frames: "path: `call text` at file:l:c"
-            m = re.match(r"\s*([A-Za-z_]\w*)", rest)
-            if sep and m:
-                blocks.setdefault(path, m.group(1))
+        elif isinstance(node, RCall):
+            blocks.setdefault(node.path, node.block)
     return Origins(blocks, attrs)
 
 
-def _walk(node: RNode) -> Iterable[ROp | RMerge | RAux]:
+def _walk(node: RNode) -> Iterable[RNode]:
+    """Every node of the resolved tree, parents first."""
+    yield node
+    children: tuple[RNode, ...] = ()
     if isinstance(node, RSeq):
-        for item in node.items:
-            yield from _walk(item)
-    elif isinstance(node, (ROp, RMerge, RAux)):
-        yield node
-        for inner in node.branches if isinstance(node, RMerge) else (node.node,) if isinstance(node, RAux) else ():
-            yield from _walk(inner)
+        children = node.items
+    elif isinstance(node, RMerge):
+        children = node.branches
+    elif isinstance(node, RAux):
+        children = (node.node,)
+    elif isinstance(node, RCall):
+        children = (node.body,)
+    for child in children:
+        yield from _walk(child)
 
 
 # ---- rendering ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .dsl.errors import CnncError
+from .errors import CnncError
 from .files import write_text
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from ..dsl.document import Document
 from .graph import infer
 from .ir import Graph, Param
-from .resolve import resolve
+from .resolve import RSeq, resolve
 
 if TYPE_CHECKING:
     import numpy as np
@@ -20,12 +20,29 @@ if TYPE_CHECKING:
 
 
 def build(doc: Document, aux: bool = False) -> Graph:
-    """Expand, evaluate and shape-check a document (with its train-only heads when `aux`)."""
-    tree, found = resolve(doc)
-    graph = infer(doc.name, doc.input, tree, aux, found)
+    """Expand, evaluate and shape-check a document: its graph with its train-only heads when `aux`,
+    else `Graph.inference()` of it. Its warnings are issued through Python's `warnings`."""
+    return view(build_full(doc), aux)
+
+
+def view(full: Graph, aux: bool) -> Graph:
+    """`full` with its train-only heads (`aux`) or without, issuing that view's warnings."""
+    graph = full if aux else full.inference()
     for warning in graph.warnings:
-        warnings.warn(warning, stacklevel=2)
+        warnings.warn(warning, stacklevel=3)
     return graph
+
+
+def build_full(doc: Document) -> Graph:
+    """The document's whole graph, train-only heads included, issuing no warnings: for commands that
+    use both views of one build (`view` issues them)."""
+    return build_tree(doc)[1]
+
+
+def build_tree(doc: Document) -> tuple[RSeq, Graph]:
+    """The resolved tree (block calls kept, compiler/resolve.py) and the whole graph built from it."""
+    tree, found = resolve(doc)
+    return tree, infer(doc.name, doc.input, tree, found)
 
 
 def to_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.ndarray]] | None = None,

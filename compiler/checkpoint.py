@@ -14,7 +14,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from ..dsl.errors import WeightsError
+from .errors import WeightsError
 from .ir import Param
 
 _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": None}

@@ -19,7 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-from .ir import PASSTHROUGH, Graph, Layer, Param
+from .ir import Graph, Layer, Param
+from .ops import OPS, PASSTHROUGH
 
 Role = Literal["weight", "bias", "gamma", "beta", "mean", "var"]
 
@@ -46,29 +47,32 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, Fold]]:
     """`graph` with every foldable conv + BN pair made one conv, and the recipes of the folded tensors."""
     producer = {layer.output: layer for layer in graph.layers if layer.op not in PASSTHROUGH}
     uses = graph.uses()
-    pairs: dict[str, Layer] = {}  # conv name -> the BN folded into it
+    pairs: dict[str, tuple[Layer, int]] = {}  # conv name -> the BN folded into it, and into which weight
     for bn in graph.layers:
         conv = producer.get(bn.inputs[0]) if bn.op == "batchnorm" else None
-        if conv is not None and _foldable(conv) and uses[conv.output] == 1:
-            pairs[conv.name] = bn
+        at = _folds_into(conv) if conv is not None else None
+        if conv is not None and at is not None and uses[conv.output] == 1:
+            pairs[conv.name] = bn, at
     if not pairs:
         return graph, {}
-    folded = {bn.name for bn in pairs.values()}
+    folded = {bn.name for bn, _ in pairs.values()}
     recipes: dict[str, Fold] = {}
-    layers = tuple(_fold(layer, pairs[layer.name], recipes) if layer.name in pairs else layer
+    layers = tuple(_fold(layer, *pairs[layer.name], recipes) if layer.name in pairs else layer
                    for layer in graph.layers if layer.name not in folded)
     return replace(graph, layers=layers), recipes
 
 
-def _foldable(layer: Layer) -> bool:
-    return layer.op == "sepconv" or (layer.op == "conv" and layer.attrs.get("connections") is None)
+def _folds_into(layer: Layer) -> int | None:
+    """The index of the parameter of `layer` a following BN folds into, or None (its op's `bn_fold`)."""
+    op = OPS.get(layer.op)
+    return op.bn_fold(layer.attrs) if op is not None and op.bn_fold is not None else None
 
 
-def _fold(conv: Layer, bn: Layer, recipes: dict[str, Fold]) -> Layer:
+def _fold(conv: Layer, bn: Layer, at: int, recipes: dict[str, Fold]) -> Layer:
+    """`conv` with `bn` folded into its parameter `at` (the weight whose output channels `bn` scales)."""
     kind = {p.name.rsplit(".", 1)[1]: p.name for p in bn.params}
     stats: list[tuple[Role, str]] = [("gamma", kind["weight"])] if "weight" in kind else []
     stats.append(("var", kind["running_var"]))
-    at = 1 if conv.op == "sepconv" else 0  # the weight whose output channels the BN scales
     kept, source_weight, source_bias = conv.params[:at], conv.params[at], conv.params[at + 1:]
     eps = bn.attrs["eps"]
     weight = replace(source_weight, name=f"{conv.name}.folded_{source_weight.name.rsplit('.', 1)[1]}")

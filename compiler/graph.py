@@ -4,24 +4,25 @@ Shape errors name the layer, its input shape and, for merges, every branch's sha
 """
 from __future__ import annotations
 
-from ..dsl.errors import ShapeError
-from .ir import PASSTHROUGH, Graph, Layer, Shape
-from .ops import OPS, OpError
+from .errors import ShapeError
+from .ir import Graph, Layer, Shape
+from .ops import MERGES, OPS, OpError
 from .limits import current as current_limits
-from .resolve import RAux, RExpect, RMerge, RNode, ROp, RSeq, CompileWarning
+from .resolve import CompileWarning, RAux, RCall, RExpect, RMerge, RNode, ROp, RSeq
 
 
 
-def infer(name: str, input_shape: Shape, tree: RSeq, aux: bool = False,
-          warnings: tuple[CompileWarning, ...] = ()) -> Graph:
+def infer(name: str, input_shape: Shape, tree: RSeq, warnings: tuple[CompileWarning, ...] = ()) -> Graph:
     """Walk the resolved tree from the input, producing the flat, ordered layer list.
 
-    Train-only heads (`aux:`) are left out unless `aux` is true; then each becomes an extra output.
+    The graph has every train-only head (`aux:`), each an extra output and its layers marked with the
+    head's name; `Graph.inference()` is the view without them.
     """
-    inferer = _Inferer(aux)
+    inferer = _Inferer()
     out, shape = inferer.node(tree, "input", tuple(input_shape))
     return Graph(name, tuple(input_shape), tuple(inferer.layers), out, shape, tuple(inferer.aux),
-                 tuple(inferer.heads), (*warnings, *inferer.warnings))
+                 tuple(inferer.heads), (*warnings, *inferer.warnings),
+                 (*(None for _ in warnings), *inferer.warning_heads))
 
 
 def _fmt(shape: Shape) -> str:
@@ -29,13 +30,14 @@ def _fmt(shape: Shape) -> str:
 
 
 class _Inferer:
-    def __init__(self, aux: bool):
+    def __init__(self) -> None:
         self.layers: list[Layer] = []
         self.names: set[str] = {"input"}
-        self.keep_aux = aux
         self.aux: list[tuple[str, str, Shape]] = []
         self.heads: list[str] = []
+        self.in_head: str | None = None  # the train-only head being inferred
         self.warnings: list[CompileWarning] = []
+        self.warning_heads: list[str | None] = []
         self.limits = current_limits()
         self.params = 0
 
@@ -50,6 +52,8 @@ class _Inferer:
             return self.merge(node, x, shape)
         if isinstance(node, RAux):
             return self.head(node, x, shape)
+        if isinstance(node, RCall):
+            return self.node(node.body, x, shape)
         return self.expect(node, x, shape)
 
     def head(self, node: RAux, x: str, shape: Shape) -> tuple[str, Shape]:
@@ -58,9 +62,10 @@ class _Inferer:
                              node.trace)
         self._claim(node.path, node)
         self.heads.append(node.path)
-        if self.keep_aux:
-            out, out_shape = self.node(node.node, x, shape)
-            self.aux.append((node.path, out, out_shape))
+        outer, self.in_head = self.in_head, node.path
+        out, out_shape = self.node(node.node, x, shape)
+        self.in_head = outer
+        self.aux.append((node.path, out, out_shape))
         return x, shape
 
     def op(self, node: ROp, x: str, shape: Shape) -> tuple[str, Shape]:
@@ -77,9 +82,9 @@ class _Inferer:
                              f"reached zero", node.loc, node.trace)
         self._check_size(node, out, params)
         self._check_coverage(node, attrs, shape)
-        output = x if node.op in PASSTHROUGH else self._claim(node.path, node)
+        output = x if spec.passthrough else self._claim(node.path, node)
         self.layers.append(Layer(node.path, node.op, attrs, (x,), output, out, params,
-                                 spec.macs(attrs, shape, out), node.loc))
+                                 spec.macs(attrs, shape, out), node.loc, self.in_head))
         return output, out
 
     def _check_size(self, node: ROp, out: Shape, params) -> None:
@@ -103,24 +108,19 @@ class _Inferer:
             self.warnings.append(CompileWarning(
                 f"{_label(node)} has kernel {kernel[0]}x{kernel[1]} and stride {stride[0]}x{stride[1]}: "
                 f"some input cells are never read", node.loc))
+            self.warning_heads.append(self.in_head)
 
     def merge(self, node: RMerge, x: str, shape: Shape) -> tuple[str, Shape]:
         outs = [self.node(branch, x, shape) for branch in node.branches]
         shapes = [s for _, s in outs]
         listing = "; ".join(f"{_origin(name, node.path)} {_fmt(s)}" for name, s in outs)
-        if node.op == "add":
-            if len(set(shapes)) > 1:
-                raise ShapeError(f"`{node.path}` adds branches of different shapes: {listing}",
-                                 node.loc, node.trace)
-            out = shapes[0]
-        else:
-            if len({len(s) for s in shapes}) > 1 or len({s[1:] for s in shapes}) > 1:
-                raise ShapeError(f"`{node.path}` concatenates branches whose sizes differ beyond the "
-                                 f"channel axis: {listing}", node.loc, node.trace)
-            out = (sum(s[0] for s in shapes), *shapes[0][1:])
+        try:
+            out = MERGES[node.op].infer(shapes)
+        except OpError as e:
+            raise ShapeError(f"`{node.path}` {e}: {listing}", node.loc, node.trace) from None
         output = self._claim(node.path, node)
         self.layers.append(Layer(node.path, node.op, {}, tuple(n for n, _ in outs), output, out, (), 0,
-                                 node.loc))
+                                 node.loc, self.in_head))
         return output, out
 
     def expect(self, node: RExpect, x: str, shape: Shape) -> tuple[str, Shape]:

@@ -6,13 +6,12 @@ Shapes never include the batch axis. Everything here is frozen; passes return ne
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Literal
 
-from ..dsl.errors import Location
+from ..errors import Location
 
 Shape = tuple[int, ...]
-PASSTHROUGH = frozenset({"dropout", "identity"})  # no tensor of their own: output is the input
 Init = Literal["he_normal", "zeros", "ones", "sign"]  # sign: fixed random +-1 (constants)
 
 
@@ -53,6 +52,7 @@ class Layer:
     params: tuple[Param, ...] = ()
     macs: int = 0
     loc: Location | None = field(default=None, compare=False)
+    head: str | None = field(default=None, compare=False)  # the train-only head it belongs to, if any
 
     @property
     def param_count(self) -> int:
@@ -69,6 +69,15 @@ class Graph:
     aux: tuple[tuple[str, str, Shape], ...] = ()  # train-only heads kept: (output name, tensor, shape)
     aux_heads: tuple[str, ...] = ()  # every train-only head of the network, kept or not
     warnings: tuple[Any, ...] = field(default=(), compare=False)  # resolve.CompileWarning: legal but suspicious
+    warning_heads: tuple[str | None, ...] = field(default=(), compare=False)  # the head of each warning, if any
+
+    def inference(self) -> Graph:
+        """This graph without its train-only heads: what runs at inference (the default model)."""
+        if not self.aux:
+            return self
+        kept = [i for i, head in enumerate(self.warning_heads) if head is None]
+        return replace(self, layers=tuple(layer for layer in self.layers if layer.head is None), aux=(),
+                       warnings=tuple(self.warnings[i] for i in kept), warning_heads=(None,) * len(kept))
 
     def uses(self, layers: Iterable[Layer] | None = None) -> Counter:
         """How often each tensor is read, by `layers` (default: all) and as an output of the graph."""

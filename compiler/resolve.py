@@ -1,6 +1,10 @@
 """Document -> resolved tree: every block call expanded, every repeat unrolled, every argument evaluated
 and checked against its op's signature, every node given its stable hierarchical name.
 
+Block calls stay in the tree as `RCall` nodes (block, bound parameters, call site) around what they
+expand to, so pictures and tables read them instead of resolving again; shape inference looks through
+them.
+
 Naming: each item of a sequence is named after its call (`conv`, `inception_a`), its merge (`concat`,
 `add`) or the name written for it (`mixed0: ...`); a name used more than once in the same sequence is
 numbered `_1, _2, ...` in order. List branches are `branch1, branch2, ...`; mapping branches keep their
@@ -9,13 +13,15 @@ keys. Paths join names with `/`: `mixed5/branch7x7/cbr_2/conv`. Parameters add `
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Union
+from dataclasses import dataclass, field, replace
+from typing import Iterator, Union
 
 from ..dsl import expr
 from ..dsl.document import (AuxNode, CallNode, Document, Layer, MergeNode, NamedNode, SeqNode,
                             Setting)
-from ..dsl.errors import CnncError, ExprError, Location, ResolveError, did_you_mean
+from ..errors import CnncError, Location, did_you_mean
+from .errors import ResolveError
+from ..dsl.errors import ExprError
 from .limits import current as current_limits
 from .ops import KINDS, OPS, Attrs, OpError
 
@@ -29,20 +35,45 @@ class ROp:
     loc: Location
     trace: tuple[str, ...]
     arg_locs: dict[str, Location] = field(default_factory=dict, compare=False)  # where each arg was written
+    name: str | None = field(default=None, compare=False)  # the name written for it (`pool1: maxpool(3)`)
 
 
 @dataclass(frozen=True)
 class RSeq:
+    """A sequence; `path` is where its items are named, `name` the name written for it (`stem: [...]`)."""
+
     items: tuple[RNode, ...]
+    path: str = field(default="", compare=False)
+    name: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class RMerge:
+    """A merge of `branches`; `groups` has, per branch written, its name and how many branches it
+    became (`tower x 32` in a branch list: 32, named `branch1` ... `branch32`)."""
+
     path: str
     op: str
     branches: tuple[RNode, ...]
     loc: Location
     trace: tuple[str, ...]
+    groups: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    name: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class RCall:
+    """A block call: `block` called at `loc` with `args` and `kwargs` (evaluated), its parameters bound
+    to `params`; `body` is what it expands to, named under `path`."""
+
+    path: str
+    block: str
+    args: tuple[expr.Value, ...]
+    kwargs: tuple[tuple[str, expr.Value], ...]
+    params: tuple[tuple[str, expr.Value], ...]
+    body: RNode
+    loc: Location
+    name: str | None = None  # the name written for the call (`mixed0: inception_a(32)`)
 
 
 @dataclass(frozen=True)
@@ -62,7 +93,7 @@ class RAux:
     trace: tuple[str, ...]
 
 
-RNode = Union[ROp, RSeq, RMerge, RExpect, RAux]
+RNode = Union[ROp, RSeq, RMerge, RExpect, RAux, RCall]
 
 
 @dataclass(frozen=True)
@@ -91,6 +122,19 @@ def resolve(doc: Document) -> tuple[RSeq, tuple[CompileWarning, ...]]:
     unused = [CompileWarning(f"block `{name}` is defined but never used", block.loc)
               for name, block in doc.blocks.items() if name not in resolver.used]
     return tree, tuple(unused)
+
+
+def without_calls(node: RNode) -> RNode:
+    """The tree as if block calls dissolved into what they expand to (the shape `cnnc expand` writes)."""
+    if isinstance(node, RCall):
+        return without_calls(node.body)
+    if isinstance(node, RSeq):
+        return replace(node, items=tuple(without_calls(i) for i in node.items))
+    if isinstance(node, RMerge):
+        return replace(node, branches=tuple(without_calls(b) for b in node.branches))
+    if isinstance(node, RAux):
+        return replace(node, node=without_calls(node.node))
+    return node
 
 
 def _plural(n: int, word: str) -> str:
@@ -139,36 +183,37 @@ class _Resolver:
                 raise ResolveError(f"`defaults` for `{op}`: `{key}` must be {e}", setting.loc) from None
 
     # -- sequences and names --
-    def seq(self, node: SeqNode, path: str, scope: _Scope) -> RSeq:
+    def seq(self, node: SeqNode, path: str, scope: _Scope, name: str | None = None) -> RSeq:
         items = list(self._expand(node, scope))
-        counts = Counter(name for name, _ in items if name is not None)
+        counts = Counter(base for base, _, _ in items if base is not None)
         seen: Counter = Counter()
         out = []
-        for name, child in items:
-            if name is None:
+        for base, written, child in items:
+            if base is None:
                 out.append(self.node(child, path, scope))
                 continue
-            seen[name] += 1
-            unique = f"{name}_{seen[name]}" if counts[name] > 1 else name
-            out.append(self.node(child, _join(path, unique), scope))
-        return RSeq(tuple(out))
+            seen[base] += 1
+            unique = f"{base}_{seen[base]}" if counts[base] > 1 else base
+            out.append(self.node(child, _join(path, unique), scope, written))
+        return RSeq(tuple(out), path, name)
 
-    def _expand(self, node: SeqNode, scope: _Scope):
-        """The items of a sequence with their base names; repeats unrolled, nested lists spliced."""
+    def _expand(self, node: SeqNode, scope: _Scope) -> Iterator[tuple[str | None, str | None, Layer]]:
+        """(base name, name written, node) for each item of a sequence; repeats unrolled, nested lists
+        spliced."""
         for item in node.items:
             if isinstance(item, CallNode):
                 one = _once(item)
-                yield from ((item.item.call.name, one) for _ in range(self._repeat(item, scope)))
+                yield from ((item.item.call.name, None, one) for _ in range(self._repeat(item, scope)))
             elif isinstance(item, SeqNode):
                 yield from self._expand(item, scope)
             elif isinstance(item, NamedNode):
-                yield item.name, item.node
+                yield item.name, item.name, item.node
             elif isinstance(item, MergeNode):
-                yield item.op, item
+                yield item.op, None, item
             elif isinstance(item, AuxNode):
-                yield "aux", item
+                yield "aux", None, item
             else:
-                yield None, item
+                yield None, None, item
 
     def _repeat(self, node: CallNode, scope: _Scope) -> int:
         if node.item.repeat is None:
@@ -180,39 +225,42 @@ class _Resolver:
         return n
 
     # -- nodes --
-    def node(self, node: Layer, path: str, scope: _Scope) -> RNode:
+    def node(self, node: Layer, path: str, scope: _Scope, name: str | None = None) -> RNode:
         if isinstance(node, CallNode):
             if node.item.repeat is not None:
-                return self.seq(SeqNode((node,), node.loc), path, scope)
-            return self.call(node, path, scope)
+                return self.seq(SeqNode((node,), node.loc), path, scope, name)
+            return self.call(node, path, scope, name)
         if isinstance(node, SeqNode):
-            return self.seq(node, path, scope)
+            return self.seq(node, path, scope, name)
         if isinstance(node, NamedNode):
-            return self.node(node.node, path, scope)
+            return self.node(node.node, path, scope, name or node.name)
         if isinstance(node, MergeNode):
-            return self.merge(node, path, scope)
+            return self.merge(node, path, scope, name)
         if isinstance(node, AuxNode):
             return RAux(path or "aux", self.node(node.node, path or "aux", scope), node.loc, scope.trace)
         return RExpect(node.shape, node.loc, scope.trace)
 
-    def merge(self, node: MergeNode, path: str, scope: _Scope) -> RMerge:
+    def merge(self, node: MergeNode, path: str, scope: _Scope, name: str | None = None) -> RMerge:
         branches: list[tuple[str, Layer]] = []
+        groups: list[tuple[str, int]] = []
         for branch in node.branches:
             if branch.name is not None:
                 branches.append((branch.name, branch.node))
+                groups.append((branch.name, 1))
                 continue
             inner = branch.node
             copies = 1
             if isinstance(inner, CallNode) and inner.item.repeat is not None:
                 copies = self._repeat(inner, scope)  # `tower x 32` in a branch list: 32 branches
                 inner = _once(inner)
+            groups.append((f"branch{len(branches) + 1}", copies))
             branches.extend((f"branch{len(branches) + 1}", inner) for _ in range(copies))
         if not branches:
             raise self._error(f"`{node.op}` needs at least one branch", node.loc, scope)
-        resolved = tuple(self.node(b, _join(path, name), scope) for name, b in branches)
-        return RMerge(path or node.op, node.op, resolved, node.loc, scope.trace)
+        resolved = tuple(self.node(b, _join(path, label), scope) for label, b in branches)
+        return RMerge(path or node.op, node.op, resolved, node.loc, scope.trace, tuple(groups), name)
 
-    def call(self, node: CallNode, path: str, scope: _Scope) -> RNode:
+    def call(self, node: CallNode, path: str, scope: _Scope, name: str | None = None) -> RNode:
         self.calls += 1
         if self.calls > self.limits.calls:
             raise self._error(f"the network expands to more than {self.limits.calls:,} calls (limit `calls`)",
@@ -226,14 +274,15 @@ class _Resolver:
             kwargs[key] = self._eval(value, node, scope)
         path = path or call.name
         if call.name in self.doc.blocks:
-            return self.block(node, path, args, kwargs, scope)
+            return self.block(node, path, args, kwargs, scope, name)
         if call.name in OPS:
-            return self.op(node, path, args, kwargs, scope)
+            return self.op(node, path, args, kwargs, scope, name)
         known = [*self.doc.blocks, *OPS]
         raise self._error(f"unknown op or block `{call.name}`{did_you_mean(call.name, known)}",
                           node.loc.shifted(call.col), scope)
 
-    def op(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope) -> ROp:
+    def op(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope,
+           name: str | None = None) -> ROp:
         spec = OPS[node.item.call.name]
         given = {a.name for a in spec.args[:len(args)]} | set(kwargs)
         settings = {k: s for k, s in self.doc.defaults.get(spec.name, {}).items() if k not in given}
@@ -257,9 +306,10 @@ class _Resolver:
         if self.layers > self.limits.layers:
             raise self._error(f"the network expands to more than {self.limits.layers:,} layers (limit `layers`)",
                               node.loc, scope)
-        return ROp(path, spec.name, attrs, node.loc, scope.trace, arg_locs)
+        return ROp(path, spec.name, attrs, node.loc, scope.trace, arg_locs, name)
 
-    def block(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope) -> RNode:
+    def block(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope,
+              written: str | None = None) -> RCall:
         name = node.item.call.name
         block = self.doc.blocks[name]
         if name in scope.stack:
@@ -271,7 +321,9 @@ class _Resolver:
         env = self._bind(block.signature, node, args, kwargs, scope)
         frame = f"{path}: `{node.text}` at {node.loc}"
         inner = _Scope(env, (*scope.trace, frame), (*scope.stack, name))
-        return self.node(block.body, path, inner)
+        params = tuple((p.name, env[p.name]) for p in block.signature.params)
+        return RCall(path, name, tuple(args), tuple(kwargs.items()), params, self.node(block.body, path, inner),
+                     node.loc, written)
 
     def _bind(self, sig: expr.Signature, node: CallNode, args: list, kwargs: dict, scope: _Scope) -> dict:
         params = sig.params

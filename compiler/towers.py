@@ -16,9 +16,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .ir import PASSTHROUGH, Graph, Layer
-
-PER_CHANNEL = frozenset({"batchnorm", "relu", "sigmoid", "tanh", "squash", "scale", "maxpool", "avgpool"})
+from .ir import Graph, Layer
+from .ops import MERGES, PASSTHROUGH, PER_CHANNEL
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,10 @@ def _find(graph: Graph) -> tuple[Layer, list[list[Layer]]] | None:
     producer = {layer.output: layer for layer in layers}
     uses = graph.uses(layers)
     for merge in layers:
-        if merge.op in ("add", "concat") and len(merge.inputs) >= 2:
+        towers = MERGES[merge.op].towers if merge.op in MERGES else None
+        if towers is not None and len(merge.inputs) >= 2:
             chains = [_chain(t, producer, uses) for t in merge.inputs]
-            if _rewritable(merge.op, chains):
+            if _rewritable(towers, chains):
                 return merge, chains  # type: ignore[return-value]
     return None
 
@@ -75,7 +75,7 @@ def _plain_conv(layer: Layer) -> bool:
     return layer.op == "conv" and layer.attrs.get("connections") is None
 
 
-def _rewritable(op: str, chains: list[list[Layer] | None]) -> bool:
+def _rewritable(towers: str, chains: list[list[Layer] | None]) -> bool:
     if any(c is None for c in chains) or len({len(c) for c in chains}) != 1:  # type: ignore[arg-type]
         return False
     first = chains[0]
@@ -87,7 +87,7 @@ def _rewritable(op: str, chains: list[list[Layer] | None]) -> bool:
         return False
     if any(not (_plain_conv(layer) or layer.op in PER_CHANNEL) for layer in first[1:]):
         return False
-    if op == "add":
+    if towers == "sum":
         return len(first) >= 2 and _plain_conv(first[-1]) and first[-1].attrs["groups"] == 1
     return True
 
@@ -103,7 +103,7 @@ def _stack(graph: Graph, merge: Layer, chains: list[list[Layer]], recipes: dict[
         tail = layer.name[len(branch):] if branch and layer.name.startswith(branch) else str(k)
         name = f"{base}/{tail}"
         last = k == len(first) - 1
-        fold = last and merge.op == "add"  # sum of N convs = one conv over the stacked channels
+        fold = last and MERGES[merge.op].towers == "sum"  # sum of N convs = one conv over the stacked channels
         column = [c[k] for c in chains]
         attrs, shape = dict(layer.attrs), layer.shape
         if not fold:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequenc
 
 import numpy as np
 
-from ..dsl.errors import WeightsError
+from .errors import WeightsError
 from .ir import Param
 from .weights import initial, initial_chunks
 

@@ -13,7 +13,8 @@ from typing import Literal, Union
 from pydantic import ValidationError
 
 from . import expr, schema
-from .errors import CnncError, ExprError, Location, MultipleErrors, SchemaError, did_you_mean
+from ..errors import CnncError, Location, MultipleErrors, did_you_mean
+from .errors import ExprError, SchemaError
 from .source import NodePath, Source, loads, read
 
 

@@ -13,7 +13,8 @@ from typing import Mapping, Union
 import lark
 from lark import Lark, Transformer, v_args
 
-from .errors import ExprError, Location, did_you_mean
+from ..errors import Location, did_you_mean
+from .errors import ExprError
 
 Value = Union[int, float, bool, str, tuple]
 """What an expression evaluates to. Lists and kernels are tuples; symbols (`same`) are str."""

@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from .errors import Location, SourceError
+from ..errors import Location
+from .errors import SourceError
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cnnc.dsl.document import CallNode, MergeNode, SeqNode
-from cnnc.dsl.errors import CnncError
+from cnnc.errors import CnncError
 
 from conftest import doc, net
 

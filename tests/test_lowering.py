@@ -15,7 +15,7 @@ from onnx import TensorProto, numpy_helper
 
 import cnnc
 from cnnc import api
-from cnnc.dsl.errors import WeightsError
+from cnnc.compiler.errors import WeightsError
 
 from conftest import doc
 from test_cli import cnnc as run_cli

@@ -13,7 +13,7 @@ import yaml
 from cnnc.architectures import names, path as shipped
 from cnnc.dsl import schema
 from cnnc.dsl.document import load_text
-from cnnc.dsl.errors import CnncError
+from cnnc.errors import CnncError
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "dsl" / schema.SCHEMA_FILE

@@ -1,0 +1,44 @@
+"""Normalisation: `batchnorm` (inference form, running statistics) and `lrn` (across channels)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Layer, Param, Shape
+from . import labels
+from .base import Arg, Attrs, Drawing, Emitter, OpDef, no_macs, no_params, spatial
+
+
+def _bn_params(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
+    c = (shape[0],)
+    gamma = (Param(f"{name}.weight", c, True, "ones"),) if a["scale"] else ()
+    return (*gamma, Param(f"{name}.bias", c, True, "zeros"),
+            Param(f"{name}.running_mean", c, False, "zeros"), Param(f"{name}.running_var", c, False, "ones"))
+
+
+def _bn_lower(layer: Layer, e: Emitter) -> list:
+    names = {p.name.rsplit(".", 1)[1]: p.name for p in layer.params}
+    channels = layer.shape[0]
+    scale = names.get("weight") or e.constant(f"{layer.name}.unit_scale", np.ones(channels, np.float32))
+    inputs = [e.t(layer.inputs[0]), scale, names["bias"], names["running_mean"], names["running_var"]]
+    return [e.node(layer, "BatchNormalization", inputs, epsilon=layer.attrs["eps"])]
+
+
+BATCHNORM = OpDef(
+    "batchnorm", "batch normalisation with running statistics (inference form)",
+    (Arg("eps", "float", 1e-5, "added to the variance before the square root"),
+     Arg("scale", "bool", True, "learn a gamma per channel (Keras `scale=False` has none)")),
+    lambda a, s: s if len(s) in (1, 3) else spatial(s), _bn_params, no_macs, _bn_lower,
+    Drawing("norm", labels.fixed("BN"), "BN"), per_channel=True)
+
+LRN = OpDef(
+    "lrn", "local response normalisation across channels, ONNX/Caffe convention: "
+    "x / (bias + alpha / size * sum of x^2 over `size` neighbouring maps) ^ beta",
+    (Arg("size", "int", 5, "number of neighbouring maps summed over"),
+     Arg("alpha", "float", 1e-4, "scale of the sum (divided by `size`)"),
+     Arg("beta", "float", 0.75, "exponent"), Arg("bias", "float", 1.0, "added before the exponent")),
+    lambda a, s: spatial(s), no_params, no_macs,
+    lambda layer, e: [e.node(layer, "LRN", [e.t(layer.inputs[0])],
+                             **{k: layer.attrs[k] for k in ("size", "alpha", "beta", "bias")})],
+    Drawing("other", lambda a, paper: f"LRN {a['size']}"))
+
+DEFINITIONS = (BATCHNORM, LRN)
