@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .errors import BenchError
 from .session import Provider, Session
 
 if TYPE_CHECKING:
@@ -34,10 +35,6 @@ if TYPE_CHECKING:
 
 # ONNX tensor element types -> numpy, for the random input (fp16 models take fp16 input).
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
-
-
-class BenchError(Exception):
-    """The model cannot be benchmarked as asked (e.g. a fixed batch size other than the one requested)."""
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,12 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from .bench import LOGITS, Budget, quiet_cpu_session, side_by_side, with_logits
+from .errors import QuantizeError
 
 if TYPE_CHECKING:
     import onnx
 
 RANDOM_INPUTS = "random: every value drawn from N(0, 1), seed 0"
-
-
-class QuantizeError(Exception):
-    """The model or the calibration inputs cannot be used (the message says why)."""
 
 
 @dataclass(frozen=True)

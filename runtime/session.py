@@ -14,12 +14,10 @@ from typing import Literal
 
 import numpy as np
 
+from .errors import RuntimeUnavailable
+
 Provider = Literal["auto", "cpu", "cuda"]
 _NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-
-
-class RuntimeUnavailable(Exception):
-    """The requested provider cannot run here."""
 
 
 @contextlib.contextmanager

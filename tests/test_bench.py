@@ -13,7 +13,6 @@ import cnnc
 from cnnc.runtime.bench import BenchError, Budget, bench, count_macs, side_by_side
 
 from conftest import doc
-from test_cli import cnnc as run_cli
 
 QUICK = Budget(seconds=0.02, warmup=1, min_iterations=3, max_iterations=20)
 SMALL = "  - conv(8, 3x3, padding=same)\n  - batchnorm\n  - relu\n  - globalavgpool\n  - dense(5)\n  - softmax\n"
@@ -84,41 +83,41 @@ def test_side_by_side_times_every_step_in_every_round():
     assert calls[2 * QUICK.warmup:2 * QUICK.warmup + 4] == ["a", "b", "a", "b"]
 
 
-def test_cli_bench_of_a_network_prints_json(tmp_path):
-    r = run_cli("bench", "lenet5", "--batch", "1,2", "--provider", "cpu", "--seconds", "0.02", "--json")
-    assert r.returncode == 0, r.stderr
-    info = json.loads(r.stdout)
+def test_cli_bench_of_a_network_prints_json(tmp_path, cli):
+    r = cli.run("bench", "lenet5", "--batch", "1,2", "--provider", "cpu", "--seconds", "0.02", "--json")
+    assert r.code == 0, r.err
+    info = json.loads(r.out)
     assert info["model"] == "lenet5" and info["macs"] == 416_520 and info["macs_source"] == "cnnc graph"
     assert [x["batch"] for x in info["results"]] == [1, 2]
     assert all(x["gflops"] > 0 and x["images_per_s"] > 0 for x in info["results"])
 
 
-def test_cli_bench_of_a_cnnc_onnx_recounts_its_macs_and_of_a_foreign_one_says_na(tmp_path):
-    assert run_cli("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path).returncode == 0
-    r = run_cli("bench", "l.onnx", "--batch", "2", "--provider", "cpu", "--seconds", "0.02", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "0.417 M MACs per image (recounted from the ONNX graph)" in r.stdout
-    assert "median ms" in r.stdout and "GFLOP/s" in r.stdout
+def test_cli_bench_of_a_cnnc_onnx_recounts_its_macs_and_of_a_foreign_one_says_na(tmp_path, cli):
+    assert cli.run("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path).code == 0
+    r = cli.run("bench", "l.onnx", "--batch", "2", "--provider", "cpu", "--seconds", "0.02", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert "0.417 M MACs per image (recounted from the ONNX graph)" in r.out
+    assert "median ms" in r.out and "GFLOP/s" in r.out
     onnx.save(foreign_model(), tmp_path / "f.onnx")
-    r = run_cli("bench", "f.onnx", "--batch", "1", "--provider", "cpu", "--seconds", "0.02", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "MACs n/a (written by elsewhere, not cnnc)" in r.stdout
-    assert r.stdout.rstrip().endswith("n/a")
+    r = cli.run("bench", "f.onnx", "--batch", "1", "--provider", "cpu", "--seconds", "0.02", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert "MACs n/a (written by elsewhere, not cnnc)" in r.out
+    assert r.out.rstrip().endswith("n/a")
 
 
-def test_cli_bench_errors_are_user_errors(tmp_path):
+def test_cli_bench_errors_are_user_errors(tmp_path, cli):
     onnx.save(foreign_model(1), tmp_path / "fixed.onnx")
-    r = run_cli("bench", "fixed.onnx", "--batch", "1,8", "--provider", "cpu", cwd=tmp_path)
-    assert r.returncode == 2 and "fixed batch size of 1; cannot run batch 8" in r.stderr
-    r = run_cli("bench", "missing.onnx", cwd=tmp_path)
-    assert r.returncode == 2 and "no such file" in r.stderr
-    r = run_cli("bench", "lenet5", "--batch", "1,0")
-    assert r.returncode == 2 and "expected a positive integer, got 0" in r.stderr
+    r = cli.run("bench", "fixed.onnx", "--batch", "1,8", "--provider", "cpu", cwd=tmp_path)
+    assert r.code == 2 and "fixed batch size of 1; cannot run batch 8" in r.err
+    r = cli.run("bench", "missing.onnx", cwd=tmp_path)
+    assert r.code == 2 and "no such file" in r.err
+    r = cli.run("bench", "lenet5", "--batch", "1,0")
+    assert r.code == 2 and "expected a positive integer, got 0" in r.err
 
 
-def test_cli_bench_on_cuda_runs_there_or_says_why_not():
-    r = run_cli("bench", "lenet5", "--batch", "1", "--provider", "cuda", "--io-binding", "--seconds", "0.02")
-    if r.returncode == 0:
-        assert "provider: cuda" in r.stdout
+def test_cli_bench_on_cuda_runs_there_or_says_why_not(cli):
+    r = cli.run("bench", "lenet5", "--batch", "1", "--provider", "cuda", "--io-binding", "--seconds", "0.02")
+    if r.code == 0:
+        assert "provider: cuda" in r.out
     else:
-        assert r.returncode == 2 and "--provider cuda:" in r.stderr and "Traceback" not in r.stderr
+        assert r.code == 2 and "--provider cuda:" in r.err and "Traceback" not in r.err

@@ -1,4 +1,8 @@
-"""The `cnnc` command as a user runs it: from another folder, by name or by path."""
+"""The `cnnc` command as a user runs it: from another folder, by name or by path.
+
+Most tests run it in this process (the `cli` fixture, conftest.py); a few run `python -m cnnc` in a real
+process, where the process is what is tested: the entry point's exit status, a signal during a write,
+and the quiet CUDA probing of a freshly started onnxruntime."""
 from __future__ import annotations
 
 import json
@@ -11,84 +15,85 @@ import pytest
 
 
 def cnnc(*args: str, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m cnnc ARGS...` in a real process (test_lowering.py uses it too)."""
     return subprocess.run([sys.executable, "-m", "cnnc", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)
 
 
-def test_list_shows_every_shipped_architecture_with_its_input_and_parameters():
-    r = cnnc("list")
-    assert r.returncode == 0, r.stderr
+def test_list_shows_every_shipped_architecture_with_its_input_and_parameters(cli):
+    r = cli.run("list")
+    assert r.code == 0, r.err
     for name, params in [("lenet5", "61,706"), ("vgg16", "138,357,544"), ("resnet50", "25,636,712"),
                          ("inception_v3", "23,851,784")]:
-        line = next(l for l in r.stdout.splitlines() if l.startswith(name + " "))
+        line = next(l for l in r.out.splitlines() if l.startswith(name + " "))
         assert params in line
-    assert "3x299x299" in r.stdout
+    assert "3x299x299" in r.out
 
 
 @pytest.mark.parametrize("name,total", [("resnet50", 25_636_712), ("inception_v3", 23_851_784)])
-def test_summary_json_has_counts_and_layers(name, total):
-    r = cnnc("summary", name, "--json")
-    assert r.returncode == 0, r.stderr
-    info = json.loads(r.stdout)
+def test_summary_json_has_counts_and_layers(name, total, cli):
+    r = cli.run("summary", name, "--json")
+    assert r.code == 0, r.err
+    info = json.loads(r.out)
     assert info["name"] == name and info["params"]["total"] == total
     assert {"name", "op", "output_shape", "params", "macs"} <= set(info["layers"][0])
     assert info["output_shape"] == [1000]
 
 
-def test_summary_table_ends_with_keras_style_totals():
-    r = cnnc("summary", "resnet50")
-    assert r.returncode == 0
-    assert "total params: 25,636,712   trainable: 25,583,592   non-trainable: 53,120" in r.stdout
-    assert "conv2/conv_block/add/shortcut/conv" in r.stdout
+def test_summary_table_ends_with_keras_style_totals(cli):
+    r = cli.run("summary", "resnet50")
+    assert r.code == 0
+    assert "total params: 25,636,712   trainable: 25,583,592   non-trainable: 53,120" in r.out
+    assert "conv2/conv_block/add/shortcut/conv" in r.out
 
 
-def test_check_is_fast_and_reports_the_shapes():
-    r = cnnc("check", "inception_v3")
-    assert r.returncode == 0 and "[3, 299, 299] -> [1000]" in r.stdout
+def test_check_is_fast_and_reports_the_shapes(cli):
+    r = cli.run("check", "inception_v3")
+    assert r.code == 0 and "[3, 299, 299] -> [1000]" in r.out
 
 
-def test_compile_by_name_from_another_folder_then_run(tmp_path):
-    r = cnnc("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+def test_compile_by_name_from_another_folder_then_run(tmp_path, cli):
+    r = cli.run("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path)
+    assert r.code == 0, r.err
     onnx.checker.check_model(onnx.load(tmp_path / "l.onnx"), full_check=True)
-    r = cnnc("run", "l.onnx", "--batch", "4", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "input [4, 1, 32, 32] -> output [4, 10]" in r.stdout
-    assert "provider: cpu" in r.stdout and "top-5" in r.stdout
-    assert "Traceback" not in r.stderr and "EP Error" not in r.stderr and "[E:" not in r.stderr
+    r = cli.run("run", "l.onnx", "--batch", "4", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert "input [4, 1, 32, 32] -> output [4, 10]" in r.out
+    assert "provider: cpu" in r.out and "top-5" in r.out
+    assert "Traceback" not in r.err and "EP Error" not in r.err and "[E:" not in r.err
 
 
-def test_compile_a_user_file_by_path_with_default_output_name(tmp_path):
+def test_compile_a_user_file_by_path_with_default_output_name(tmp_path, cli):
     (tmp_path / "mine.yaml").write_text("network: mine\ninput: [3, 16, 16]\nlayers: [conv(4, 3x3), relu, "
                                         "globalavgpool, dense(2), softmax]\n")
-    r = cnnc("compile", "mine.yaml", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    r = cli.run("compile", "mine.yaml", cwd=tmp_path)
+    assert r.code == 0, r.err
     assert (tmp_path / "mine.onnx").is_file()
 
 
-def test_run_with_an_input_file_uses_it(tmp_path):
-    cnnc("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path)
+def test_run_with_an_input_file_uses_it(tmp_path, cli):
+    cli.run("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path)
     x = np.zeros((2, 1, 32, 32), np.float32)
     np.save(tmp_path / "x.npy", x)
-    r = cnnc("run", "l.onnx", "--input", "x.npy", cwd=tmp_path)
-    assert r.returncode == 0 and "input [2, 1, 32, 32]" in r.stdout
+    r = cli.run("run", "l.onnx", "--input", "x.npy", cwd=tmp_path)
+    assert r.code == 0 and "input [2, 1, 32, 32]" in r.out
     np.save(tmp_path / "bad.npy", np.zeros((2, 3, 32, 32), np.float32))
-    r = cnnc("run", "l.onnx", "--input", "bad.npy", cwd=tmp_path)
-    assert r.returncode == 2 and "[2, 3, 32, 32]" in r.stderr and "Traceback" not in r.stderr
+    r = cli.run("run", "l.onnx", "--input", "bad.npy", cwd=tmp_path)
+    assert r.code == 2 and "[2, 3, 32, 32]" in r.err and "Traceback" not in r.err
 
 
-def test_asking_for_cuda_where_it_cannot_run_is_a_clear_user_error(tmp_path):
+def test_asking_for_cuda_where_it_cannot_run_is_a_clear_user_error(tmp_path, cli):
     import onnxruntime as ort
-    cnnc("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path)
-    r = cnnc("run", "l.onnx", "--provider", "cuda", cwd=tmp_path)
-    session_ok = "CUDAExecutionProvider" in ort.get_available_providers() and r.returncode == 0
+    cli.run("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path)
+    r = cli.run("run", "l.onnx", "--provider", "cuda", cwd=tmp_path)
+    session_ok = "CUDAExecutionProvider" in ort.get_available_providers() and r.code == 0
     if not session_ok:  # no usable GPU here: one clear line, exit 2
-        assert r.returncode == 2 and "cuda" in r.stderr.lower() and "Traceback" not in r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1
+        assert r.code == 2 and "cuda" in r.err.lower() and "Traceback" not in r.err
+        assert len(r.err.strip().splitlines()) == 1
 
 
 def test_unknown_architecture_name_suggests_the_closest():
-    r = cnnc("compile", "resnet51")
+    r = cnnc("compile", "resnet51")  # a real process: the entry point's own exit status
     assert r.returncode == 2 and "did you mean `resnet50`" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -114,7 +119,7 @@ def test_an_interrupted_compile_leaves_the_old_output_and_no_temporary_file(tmp_
 
 
 def test_run_says_the_weights_are_untrained_for_a_cnnc_model():
-    r = cnnc("run", "lenet5")
+    r = cnnc("run", "lenet5")  # a real process: `python -m cnnc` runs, probing CUDA in a fresh onnxruntime
     assert r.returncode == 0, r.stderr
     assert "model: lenet5, random untrained weights, seed 0" in r.stdout
     assert "Failed to load" not in r.stdout + r.stderr  # CUDA probing stays quiet on a machine without it

@@ -39,17 +39,13 @@ def test_language_reference_examples_use_every_op_and_construct():
     assert {"concat", "add", "expect", "aux", "constants", "defaults", "blocks"} <= used_keys, used_keys
 
 
-def test_readme_tutorial_outputs_are_what_cnnc_prints(tmp_path):
-    import subprocess
-    import sys
+def test_readme_tutorial_outputs_are_what_cnnc_prints(tmp_path, cli):
     readme = (ROOT / "README.md").read_text()
     tutorial = readme[readme.index("## Tutorial"):]
     (tmp_path / "tiny.yaml").write_text(re.search(r"```yaml\n(.*?)```", tutorial, re.S)[1])
     shown = re.search(r"\$ cnnc check tiny.yaml\n(.*?)\n", tutorial)[1]
-    r = subprocess.run([sys.executable, "-m", "cnnc", "check", "tiny.yaml"], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=60)
-    assert r.stdout.strip() == shown
-    r = subprocess.run([sys.executable, "-m", "cnnc", "summary", "tiny.yaml", "--depth", "1"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=60)
+    r = cli.run("check", "tiny.yaml", cwd=tmp_path, timeout=60)
+    assert r.out.strip() == shown
+    r = cli.run("summary", "tiny.yaml", "--depth", "1", cwd=tmp_path, timeout=60)
     shown = re.search(r"\$ cnnc summary tiny.yaml --depth 1\n(.*?)```", tutorial, re.S)[1]
-    assert r.stdout.strip() == shown.strip()
+    assert r.out.strip() == shown.strip()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import random
 import re
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from cnnc.compiler import build
-from cnnc.dsl import document, errors, source
-from cnnc.dsl.errors import CnncError, MultipleErrors
+from cnnc.compiler import errors as compiler_errors
+from cnnc.dsl import document, source
+from cnnc.dsl import errors as dsl_errors
+from cnnc.errors import CnncError, MultipleErrors
 
 HEAD = "network: t\ninput: [3, 32, 32]\n"  # lines 1-2 of most snippets; their own text starts on line 3
 
@@ -28,7 +28,7 @@ def net(body: str) -> str:
 
 
 def case(name, text, kind, where, says, at=None, trace=None, bug=None):
-    """One row. kind: an error class name from cnnc.dsl.errors ("A|B" accepts either);
+    """One row. kind: an error class name from cnnc.dsl.errors or cnnc.compiler.errors ("A|B" accepts either);
     where: "line:col"; says: a substring of the message; at: the text found at line:col in the file;
     trace: a substring of the "expanded from:" part; bug: the xfail reason for a known bug."""
     marks = [pytest.mark.xfail(reason=bug, strict=True)] if bug else []
@@ -393,6 +393,10 @@ def _compile(text: str | bytes):
     return build(document.load_text(text, "net.yaml"))
 
 
+def _error_class(name: str) -> type:
+    return getattr(dsl_errors, name, None) or getattr(compiler_errors, name)
+
+
 @pytest.mark.parametrize("text,kind,where,says,at,trace", CASES)
 def test_error_cases_are_located_and_explained(text, kind, where, says, at, trace):
     with pytest.raises(CnncError) as info:
@@ -402,7 +406,7 @@ def test_error_cases_are_located_and_explained(text, kind, where, says, at, trac
         err = next((e for e in err.errors if says in str(e)), err.errors[0])
     message = str(err)
     assert type(err).__name__ in kind.split("|"), message
-    assert all(issubclass(getattr(errors, k), CnncError) for k in kind.split("|"))
+    assert all(issubclass(_error_class(k), CnncError) for k in kind.split("|"))
     assert message.startswith(f"net.yaml:{where}:"), message
     assert says in message, message
     line, col = map(int, where.split(":"))
@@ -443,7 +447,7 @@ def test_unparseable_calls_in_different_layers_are_reported_together():
     with pytest.raises(MultipleErrors) as info:
         _compile(text)
     assert [str(e.loc) for e in info.value.errors] == ["net.yaml:4:16", "net.yaml:6:17"]
-    assert all(isinstance(e, errors.ExprError) for e in info.value.errors)
+    assert all(isinstance(e, dsl_errors.ExprError) for e in info.value.errors)
 
 
 def test_error_without_expansion_has_no_trace():
@@ -460,7 +464,7 @@ def test_error_two_blocks_deep_lists_every_call_site_outermost_first():
         layers:
           - body: outer(4)
         """)
-    with pytest.raises(errors.ShapeError) as info:
+    with pytest.raises(compiler_errors.ShapeError) as info:
         _compile(text)
     expansion = str(info.value).partition("expanded from:\n")[2].splitlines()
     assert expansion == ["    body: `outer(4)` at net.yaml:7:11", "    body/inner: `inner(2 * f)` at net.yaml:5:20"]
@@ -472,9 +476,7 @@ def test_call_wrapped_inside_a_flow_list_is_not_an_error():
 
 
 # ---- the CLI on malformed files ------------------------------------------------------------------
-def _cnnc(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnc", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=5)
+QUICKLY_S = 5  # a malformed file or a bad command line is answered within this (or the test fails)
 
 
 def _billion_laughs() -> bytes:
@@ -501,44 +503,44 @@ MALFORMED = [  # (file name, content, whether the message must carry FILE:LINE:C
 
 @pytest.mark.parametrize("name,content,located", [pytest.param(*row, id=row[0]) for row in MALFORMED])
 def test_compile_of_a_malformed_file_exits_2_quickly_without_a_traceback_or_output(
-        tmp_path, name, content, located):
+        tmp_path, name, content, located, cli):
     if content is DIRECTORY:
         (tmp_path / name).mkdir()
     elif content is not MISSING:
         (tmp_path / name).write_bytes(content)
     before = sorted(p.name for p in tmp_path.iterdir())
-    r = _cnnc("compile", name, "-o", "out.onnx", cwd=tmp_path)  # raises TimeoutExpired after 5 s
-    assert r.returncode == 2, r.stderr
-    assert r.stderr.strip() and "Traceback" not in r.stderr, r.stderr
-    assert max(len(line) for line in r.stderr.splitlines()) < 300, r.stderr[:1000]  # long lines windowed
+    r = cli.run("compile", name, "-o", "out.onnx", cwd=tmp_path, timeout=QUICKLY_S)
+    assert r.code == 2, r.err
+    assert r.err.strip() and "Traceback" not in r.err, r.err
+    assert max(len(line) for line in r.err.splitlines()) < 300, r.err[:1000]  # long lines windowed
     assert not (tmp_path / "out.onnx").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no temporary left
     if located:
-        assert re.search(re.escape(name) + r":\d+:\d+: ", r.stderr), r.stderr
+        assert re.search(re.escape(name) + r":\d+:\d+: ", r.err), r.err
     else:
-        assert name in r.stderr
+        assert name in r.err
 
 
 @pytest.mark.parametrize("content", [
     pytest.param(b"network: t\ninput: [3, 32, 32]\nlayers: [conv(8, 3x3), relu\n", id="syntax_error"),
     pytest.param(b"network: t\ninput: [3, 32, 32]\nlayers: [conv(8, 3x3), dense(10)]\n", id="shape_error"),
 ])
-def test_failed_compile_leaves_an_existing_output_untouched(tmp_path, content):
+def test_failed_compile_leaves_an_existing_output_untouched(tmp_path, content, cli):
     (tmp_path / "net.yaml").write_bytes(content)
     previous = b"\x08\x07 an earlier model, not to be clobbered"
     (tmp_path / "out.onnx").write_bytes(previous)
-    r = _cnnc("compile", "net.yaml", "-o", "out.onnx", cwd=tmp_path)
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    r = cli.run("compile", "net.yaml", "-o", "out.onnx", cwd=tmp_path, timeout=QUICKLY_S)
+    assert r.code == 2 and "Traceback" not in r.err, r.err
     assert (tmp_path / "out.onnx").read_bytes() == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.yaml", "out.onnx"]  # no temporary left
 
 
-def test_network_too_large_for_onnx_is_a_user_error(tmp_path):
+def test_network_too_large_for_onnx_is_a_user_error(tmp_path, cli):
     (tmp_path / "huge.yaml").write_text("network: huge\ninput: [3, 99999999999, 99999999999]\n"
                                         "layers: [conv(8, 3x3), flatten, dense(10)]\n")
-    r = _cnnc("compile", "huge.yaml", "-o", "out.onnx", cwd=tmp_path)
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert "huge.yaml:3:10:" in r.stderr and "limit `activation_mb`" in r.stderr
+    r = cli.run("compile", "huge.yaml", "-o", "out.onnx", cwd=tmp_path, timeout=QUICKLY_S)
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert "huge.yaml:3:10:" in r.err and "limit `activation_mb`" in r.err
     assert not (tmp_path / "out.onnx").exists()
 
 
@@ -555,16 +557,16 @@ def test_network_too_large_for_onnx_is_a_user_error(tmp_path):
     pytest.param(["check", "lenet"], id="unknown_shipped_name"),
     pytest.param(["run", "missing.onnx"], id="missing_model"),
 ])
-def test_bad_command_line_exits_2_without_a_traceback(tmp_path, argv):
-    r = _cnnc(*argv, cwd=tmp_path)
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr + r.stdout
-    assert (r.stderr or r.stdout).strip()
+def test_bad_command_line_exits_2_without_a_traceback(tmp_path, argv, cli):
+    r = cli.run(*argv, cwd=tmp_path, timeout=QUICKLY_S)
+    assert r.code == 2, (r.out, r.err)
+    assert "Traceback" not in r.err + r.out
+    assert (r.err or r.out).strip()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_block_may_not_take_the_name_of_an_op():
-    with pytest.raises(errors.ResolveError, match="block `relu` has the name of an op") as info:
+    with pytest.raises(compiler_errors.ResolveError, match="block `relu` has the name of an op") as info:
         _compile(net("blocks:\n  relu(x): [conv(x, 1x1)]\nlayers:\n  - relu(2)\n"))
     assert str(info.value.loc) == "net.yaml:4:3"
 
@@ -574,6 +576,6 @@ def test_an_expansion_bomb_of_empty_blocks_is_refused_quickly():
 
     text = net("blocks:\n  e: []\n  a: [e x 10000]\n  b: [a x 10000]\nlayers:\n  - b x 10000\n")
     start = time.perf_counter()
-    with pytest.raises(errors.ResolveError, match="more than 100,000 calls"):
+    with pytest.raises(compiler_errors.ResolveError, match="more than 100,000 calls"):
         _compile(text)
     assert time.perf_counter() - start < 5  # bounded work, not 10^12 expansions

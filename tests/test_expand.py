@@ -1,8 +1,6 @@
 """`cnnc expand`: the flat document builds the very graph of the original, under the same names."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -130,13 +128,11 @@ def test_expanded_model_computes_what_the_original_computes():
     np.testing.assert_array_equal(run(a), run(b))
 
 
-def test_cnnc_expand_prints_a_document_that_cnnc_check_accepts(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "cnnc", "expand", "resnet50"], capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("# resnet50, expanded by `cnnc expand`")
-    assert "identity_block_2:" in r.stdout and "shortcut: identity" in r.stdout
-    (tmp_path / "flat.yaml").write_text(r.stdout)
-    r = subprocess.run([sys.executable, "-m", "cnnc", "check", str(tmp_path / "flat.yaml")], capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 0 and "25,636,712 parameters" in r.stdout, r.stderr
+def test_cnnc_expand_prints_a_document_that_cnnc_check_accepts(tmp_path, cli):
+    r = cli.run("expand", "resnet50")
+    assert r.code == 0, r.err
+    assert r.out.startswith("# resnet50, expanded by `cnnc expand`")
+    assert "identity_block_2:" in r.out and "shortcut: identity" in r.out
+    (tmp_path / "flat.yaml").write_text(r.out)
+    r = cli.run("check", str(tmp_path / "flat.yaml"))
+    assert r.code == 0 and "25,636,712 parameters" in r.out, r.err

@@ -41,7 +41,7 @@ from hypothesis import HealthCheck, given, seed, settings, strategies as st
 from cnnc import cli
 from cnnc.architectures import names as shipped_names, path as shipped_path
 from cnnc.dsl import expr
-from cnnc.dsl.errors import CnncError, Location
+from cnnc.errors import CnncError, Location
 
 SHIPPED: dict[str, str] = {name: shipped_path(name).read_text(encoding="utf-8") for name in shipped_names()}
 NAMES = sorted(SHIPPED)

@@ -1,8 +1,6 @@
 """Limits refuse runaway networks at once, and can be raised; warnings flag legal but suspicious files."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import warnings
 
@@ -11,27 +9,22 @@ import pytest
 import cnnc
 from cnnc.compiler.limits import Limits, limits
 from cnnc.compiler.resolve import CompileWarning
-from cnnc.dsl.errors import ResolveError, ShapeError
+from cnnc.compiler.errors import ResolveError, ShapeError
 
 from conftest import doc
 
 
-def check(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnc", "check", *args], capture_output=True, text=True,
-                          timeout=60)
-
-
 @pytest.mark.parametrize("layer,limit", [("conv(640000000, 3x3)", "activation_mb"),
                                          ("dense(640000000)", "params")])
-def test_a_huge_typo_is_refused_in_well_under_a_second(tmp_path, layer, limit):
+def test_a_huge_typo_is_refused_in_well_under_a_second(tmp_path, layer, limit, cli):
     path = tmp_path / "big.yaml"
     flatten = "  - flatten\n" if layer.startswith("dense") else ""
     path.write_text(f"network: big\ninput: [64, 32, 32]\nlayers:\n{flatten}  - {layer}\n")
     start = time.perf_counter()
-    r = check(str(path))
+    r = cli.run("check", str(path), timeout=60)
     line = 5 if flatten else 4
-    assert r.returncode == 2 and f"limit `{limit}`" in r.stderr and f"big.yaml:{line}:5:" in r.stderr, r.stderr
-    assert time.perf_counter() - start < 10  # a whole process; the check itself takes milliseconds
+    assert r.code == 2 and f"limit `{limit}`" in r.err and f"big.yaml:{line}:5:" in r.err, r.err
+    assert time.perf_counter() - start < 10  # the check itself takes milliseconds
 
 
 def test_limits_can_be_raised_and_lowered():
@@ -45,14 +38,14 @@ def test_limits_can_be_raised_and_lowered():
     assert len(cnnc.build(net).layers) == 3  # the defaults are back after the `with`
 
 
-def test_cli_limit_option(tmp_path):
+def test_cli_limit_option(tmp_path, cli):
     path = tmp_path / "n.yaml"
     path.write_text("network: n\ninput: [3, 8, 8]\nlayers:\n  - conv(8, 3x3) x 3\n")
-    assert check(str(path)).returncode == 0
-    r = check(str(path), "--limit", "layers=2")
-    assert r.returncode == 2 and "n.yaml:4:" in r.stderr and "limit `layers`" in r.stderr
-    r = check(str(path), "--limit", "layerz=2")
-    assert r.returncode == 2 and "NAME=VALUE" in r.stderr and "Traceback" not in r.stderr
+    assert cli.run("check", str(path), timeout=60).code == 0
+    r = cli.run("check", str(path), "--limit", "layers=2", timeout=60)
+    assert r.code == 2 and "n.yaml:4:" in r.err and "limit `layers`" in r.err
+    r = cli.run("check", str(path), "--limit", "layerz=2", timeout=60)
+    assert r.code == 2 and "NAME=VALUE" in r.err and "Traceback" not in r.err
 
 
 def test_limits_parse_rejects_nonsense():
@@ -62,15 +55,15 @@ def test_limits_parse_rejects_nonsense():
             Limits.parse([bad])
 
 
-def test_an_unused_block_is_a_located_warning_not_an_error(tmp_path):
+def test_an_unused_block_is_a_located_warning_not_an_error(tmp_path, cli):
     path = tmp_path / "n.yaml"
     path.write_text("network: n\ninput: [3, 8, 8]\nblocks:\n  used: relu\n  helper: [conv(4, 1x1)]\n"
                     "  dead: helper\nlayers:\n  - used\n")
-    r = check(str(path))
-    assert r.returncode == 0
-    assert "n.yaml:6:3: warning: block `dead` is defined but never used" in r.stderr
-    assert "n.yaml:5:3: warning: block `helper` is defined but never used" in r.stderr  # used only by dead code
-    assert "used`" not in r.stderr.replace("never used", "")
+    r = cli.run("check", str(path), timeout=60)
+    assert r.code == 0
+    assert "n.yaml:6:3: warning: block `dead` is defined but never used" in r.err
+    assert "n.yaml:5:3: warning: block `helper` is defined but never used" in r.err  # used only by dead code
+    assert "used`" not in r.err.replace("never used", "")
 
 
 def test_a_strided_window_that_skips_input_is_a_warning():

@@ -14,7 +14,6 @@ from cnnc.runtime.bench import Budget, count_macs
 from cnnc.runtime.quantize import QuantizeError, calibration_inputs, compare, quantize
 
 from conftest import doc
-from test_cli import cnnc as run_cli
 
 pytest.importorskip("onnxruntime.quantization")
 
@@ -101,21 +100,21 @@ def test_bad_calibration_folders_say_what_is_wrong(fp32, tmp_path, make, message
         calibration_inputs(fp32, tmp_path)
 
 
-def test_cli_quantize_prints_agreement_and_speed(fp32, tmp_path):
-    r = run_cli("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--random", "8", "--seconds", "0.05")
-    assert r.returncode == 0, r.stderr
-    assert "calibrating on 8 random: every value drawn from N(0, 1), seed 0" in r.stdout
-    assert "kept in float32: predictions/softmax, predictions/dense" in r.stdout
-    assert "top-1 agreement with float32 on the 8 calibration inputs:" in r.stdout
-    assert "on the logits" in r.stdout and "images/s" in r.stdout
+def test_cli_quantize_prints_agreement_and_speed(fp32, tmp_path, cli):
+    r = cli.run("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--random", "8", "--seconds", "0.05")
+    assert r.code == 0, r.err
+    assert "calibrating on 8 random: every value drawn from N(0, 1), seed 0" in r.out
+    assert "kept in float32: predictions/softmax, predictions/dense" in r.out
+    assert "top-1 agreement with float32 on the 8 calibration inputs:" in r.out
+    assert "on the logits" in r.out and "images/s" in r.out
     assert (tmp_path / "q.onnx").is_file() and not list(tmp_path.glob(".*tmp"))
 
 
-def test_cli_quantize_user_errors(fp32, tmp_path):
-    r = run_cli("quantize", "lenet5", "-o", str(tmp_path / "q.onnx"))
-    assert r.returncode == 2 and "compile the network first" in r.stderr
-    r = run_cli("quantize", fp32, "-o", fp32)
-    assert r.returncode == 2 and "would overwrite" in r.stderr
-    r = run_cli("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--calibration", str(tmp_path / "none"))
-    assert r.returncode == 2 and "is not a folder of .npy files" in r.stderr
+def test_cli_quantize_user_errors(fp32, tmp_path, cli):
+    r = cli.run("quantize", "lenet5", "-o", str(tmp_path / "q.onnx"))
+    assert r.code == 2 and "compile the network first" in r.err
+    r = cli.run("quantize", fp32, "-o", fp32)
+    assert r.code == 2 and "would overwrite" in r.err
+    r = cli.run("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--calibration", str(tmp_path / "none"))
+    assert r.code == 2 and "is not a folder of .npy files" in r.err
     assert not (tmp_path / "q.onnx").exists()

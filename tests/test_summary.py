@@ -13,10 +13,6 @@ import cnnc
 from cnnc.summary_table import origins_of, parse_depth, print_summary, rows
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cnnc", *args], capture_output=True, text=True, timeout=120)
-
-
 def _rows(name: str, depth: int | None = None, fold: bool = True):
     info = cnnc.summary(name)
     return info, rows(info["layers"], origins_of(cnnc.load(name)), depth, fold)
@@ -71,32 +67,32 @@ def test_unfolded_full_table_lists_every_layer_once():
     assert sum(r.params for r in leaves) == info["params"]["total"]
 
 
-def test_text_output_through_a_pipe_is_plain_and_unwrapped():
-    r = cli("summary", "inception_v1")
-    assert r.returncode == 0, r.stderr
-    assert "\x1b[" not in r.stdout
-    assert all(line == line.rstrip() for line in r.stdout.splitlines())
-    assert "inception_4a/branch3x3/cr_2/conv" in r.stdout  # a full name, never wrapped
-    assert "total params: 6,998,552   trainable: 6,998,552   non-trainable: 0" in r.stdout
-    aux = next(line for line in r.stdout.splitlines() if line.startswith("with the train-only heads"))
+def test_text_output_through_a_pipe_is_plain_and_unwrapped(cli):
+    r = cli.run("summary", "inception_v1")
+    assert r.code == 0, r.err
+    assert "\x1b[" not in r.out
+    assert all(line == line.rstrip() for line in r.out.splitlines())
+    assert "inception_4a/branch3x3/cr_2/conv" in r.out  # a full name, never wrapped
+    assert "total params: 6,998,552   trainable: 6,998,552   non-trainable: 0" in r.out
+    aux = next(line for line in r.out.splitlines() if line.startswith("with the train-only heads"))
     assert "total params 13,378,280" in aux
-    r = cli("summary", "inception_v3", "--depth", "1")
-    lines = r.stdout.splitlines()
-    assert r.returncode == 0 and len(lines) < 25
-    assert re.search(r"^mixed5\s+inception_b\s+\[768, 17, 17\]\s+1,692,736\s+487,702,528$", r.stdout, re.M)
+    r = cli.run("summary", "inception_v3", "--depth", "1")
+    lines = r.out.splitlines()
+    assert r.code == 0 and len(lines) < 25
+    assert re.search(r"^mixed5\s+inception_b\s+\[768, 17, 17\]\s+1,692,736\s+487,702,528$", r.out, re.M)
 
 
-def test_depth_all_is_the_default_and_bad_depths_are_usage_errors():
-    assert cli("summary", "lenet5", "--depth", "all").stdout == cli("summary", "lenet5").stdout
-    assert cli("summary", "lenet5", "--depth", "0").stdout == cli("summary", "lenet5").stdout
-    r = cli("summary", "lenet5", "--depth", "deep")
-    assert r.returncode == 2 and "expected a level" in r.stderr
+def test_depth_all_is_the_default_and_bad_depths_are_usage_errors(cli):
+    assert cli.run("summary", "lenet5", "--depth", "all").out == cli.run("summary", "lenet5").out
+    assert cli.run("summary", "lenet5", "--depth", "0").out == cli.run("summary", "lenet5").out
+    r = cli.run("summary", "lenet5", "--depth", "deep")
+    assert r.code == 2 and "expected a level" in r.err
     assert parse_depth("ALL") is None and parse_depth("3") == 3
 
 
-def test_json_output_is_the_api_summary():
-    r = cli("summary", "inception_v1", "--json")
-    assert json.loads(r.stdout) == json.loads(json.dumps(cnnc.summary("inception_v1")))
+def test_json_output_is_the_api_summary(cli):
+    r = cli.run("summary", "inception_v1", "--json")
+    assert json.loads(r.out) == json.loads(json.dumps(cnnc.summary("inception_v1")))
 
 
 def test_in_a_terminal_the_table_has_style_and_the_totals_stay_on_one_line(monkeypatch):

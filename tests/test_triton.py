@@ -7,9 +7,6 @@ syntax error fails the parse, as it would fail Triton's.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import onnx
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
@@ -17,7 +14,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 import cnnc
 from cnnc import triton
 from cnnc.dsl.document import load_text
-from cnnc.dsl.errors import CnncError
+from cnnc.errors import CnncError
 
 F = descriptor_pb2.FieldDescriptorProto
 DATA_TYPES = ["TYPE_INVALID", "TYPE_BOOL", "TYPE_UINT8", "TYPE_UINT16", "TYPE_UINT32", "TYPE_UINT64", "TYPE_INT8",
@@ -85,11 +82,10 @@ def test_the_parser_is_strict_about_fields_and_enum_values():
 
 
 @pytest.mark.parametrize("gpu,kind", [(False, "KIND_CPU"), (True, "KIND_GPU")])
-def test_export_writes_the_model_and_a_config_that_matches_it(tmp_path, gpu, kind):
-    r = subprocess.run([sys.executable, "-m", "cnnc", "export-triton", "lenet5", str(tmp_path / "repo"),
-                        "--max-batch", "16", "--seed", "3", *(["--gpu"] if gpu else [])],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+def test_export_writes_the_model_and_a_config_that_matches_it(tmp_path, gpu, kind, cli):
+    r = cli.run("export-triton", "lenet5", str(tmp_path / "repo"), "--max-batch", "16", "--seed", "3",
+                *(["--gpu"] if gpu else []))
+    assert r.code == 0, r.err
     entry = tmp_path / "repo" / "lenet5"
     assert sorted(p.relative_to(entry).as_posix() for p in entry.rglob("*")) == ["1", "1/model.onnx", "config.pbtxt"]
     model = onnx.load(entry / "1" / "model.onnx")
@@ -141,11 +137,9 @@ def test_a_model_without_a_batch_axis_is_refused(tmp_path):
     assert not (tmp_path / "repo").exists()
 
 
-def test_export_into_a_file_is_a_user_error(tmp_path):
+def test_export_into_a_file_is_a_user_error(tmp_path, cli):
     (tmp_path / "taken").write_text("")
-    r = subprocess.run([sys.executable, "-m", "cnnc", "export-triton", "lenet5", str(tmp_path / "taken")],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "cnnc", "export-triton", "lenet5", str(tmp_path), "--max-batch", "0"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "positive integer" in r.stderr
+    r = cli.run("export-triton", "lenet5", str(tmp_path / "taken"))
+    assert r.code == 2 and "is a file" in r.err and "Traceback" not in r.err
+    r = cli.run("export-triton", "lenet5", str(tmp_path), "--max-batch", "0")
+    assert r.code == 2 and "positive integer" in r.err

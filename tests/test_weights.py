@@ -11,9 +11,7 @@ from onnx import numpy_helper
 
 import cnnc
 from cnnc.compiler import checkpoint
-from cnnc.dsl.errors import WeightsError
-
-from test_cli import cnnc as run_cli
+from cnnc.compiler.errors import WeightsError
 
 
 def initializers(model) -> dict[str, np.ndarray]:
@@ -21,10 +19,10 @@ def initializers(model) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
-def test_template_round_trips_and_user_values_land_in_the_model(tmp_path, suffix):
+def test_template_round_trips_and_user_values_land_in_the_model(tmp_path, suffix, cli):
     path = tmp_path / f"lenet5{suffix}"
-    r = run_cli("weights", "lenet5", "-o", str(path), "--seed", "3")
-    assert r.returncode == 0, r.stderr
+    r = cli.run("weights", "lenet5", "-o", str(path), "--seed", "3")
+    assert r.code == 0, r.err
     tensors = checkpoint.read(path)
     graph = cnnc.build("lenet5")
     assert {n: v.shape for n, v in tensors.items()} == {p.name: p.shape for p in graph.params}
@@ -38,26 +36,26 @@ def test_template_round_trips_and_user_values_land_in_the_model(tmp_path, suffix
     assert dict((p.key, p.value) for p in model.metadata_props)["cnnc.weights"] == path.name
 
 
-def test_files_are_byte_deterministic(tmp_path):
+def test_files_are_byte_deterministic(tmp_path, cli):
     for i in range(2):
-        run_cli("weights", "lenet5", "-o", str(tmp_path / f"{i}.npz"))
-        run_cli("weights", "lenet5", "-o", str(tmp_path / f"{i}.safetensors"))
+        cli.run("weights", "lenet5", "-o", str(tmp_path / f"{i}.npz"))
+        cli.run("weights", "lenet5", "-o", str(tmp_path / f"{i}.safetensors"))
     assert (tmp_path / "0.npz").read_bytes() == (tmp_path / "1.npz").read_bytes()
     assert (tmp_path / "0.safetensors").read_bytes() == (tmp_path / "1.safetensors").read_bytes()
 
 
-def test_every_missing_unexpected_and_misshaped_name_is_listed_with_exit_2(tmp_path):
+def test_every_missing_unexpected_and_misshaped_name_is_listed_with_exit_2(tmp_path, cli):
     tensors = checkpoint.read(_template(tmp_path))
     del tensors["c1/conv.weight"], tensors["f6/dense.bias"]
     tensors["c3/conv.bias"] = np.zeros(3, np.float32)
     tensors["extra.weight"] = np.zeros(1, np.float32)
     path = tmp_path / "bad.safetensors"
     checkpoint.write(path, tensors.items())
-    r = run_cli("compile", "lenet5", "--weights", str(path), "-o", str(tmp_path / "x.onnx"))
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = cli.run("compile", "lenet5", "--weights", str(path), "-o", str(tmp_path / "x.onnx"))
+    assert r.code == 2 and "Traceback" not in r.err
     for needle in ["2 missing", "c1/conv.weight", "f6/dense.bias", "1 unexpected", "extra.weight",
                    "1 with the wrong shape", "c3/conv.bias: file [3], network [16]"]:
-        assert needle in r.stderr, r.stderr
+        assert needle in r.err, r.err
     assert not (tmp_path / "x.onnx").exists()
 
 
@@ -77,11 +75,11 @@ def test_safetensors_reader_accepts_f16_bf16_f64_and_rejects_integers(tmp_path):
 
 @pytest.mark.parametrize("content", [b"", b"\x05\x00\x00\x00\x00\x00\x00\x00{nope", b"\xff" * 16,
                                      struct.pack("<Q", 2) + b"[]"])
-def test_corrupt_safetensors_is_a_clear_error(tmp_path, content):
+def test_corrupt_safetensors_is_a_clear_error(tmp_path, content, cli):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)
-    r = run_cli("compile", "lenet5", "--weights", str(path), "-o", str(tmp_path / "x.onnx"))
-    assert r.returncode == 2 and "Traceback" not in r.stderr and "safetensors" in r.stderr, r.stderr
+    r = cli.run("compile", "lenet5", "--weights", str(path), "-o", str(tmp_path / "x.onnx"))
+    assert r.code == 2 and "Traceback" not in r.err and "safetensors" in r.err, r.err
 
 
 def test_out_of_range_offsets_are_refused(tmp_path):
@@ -119,15 +117,15 @@ def test_inception_v1_heads_are_left_out_by_default_and_kept_as_named_outputs_on
     np.testing.assert_allclose(lean, outputs["output"], rtol=1e-6)
 
 
-def test_summary_prints_both_counts_and_weights_of_heads_are_accepted_without_aux(tmp_path):
-    r = run_cli("summary", "inception_v1")
-    assert "total params: 6,998,552" in r.stdout and "13,378,280" in r.stdout
+def test_summary_prints_both_counts_and_weights_of_heads_are_accepted_without_aux(tmp_path, cli):
+    r = cli.run("summary", "inception_v1")
+    assert "total params: 6,998,552" in r.out and "13,378,280" in r.out
     path = tmp_path / "g.safetensors"
-    assert run_cli("weights", "inception_v1", "-o", str(path)).returncode == 0
-    r = run_cli("compile", "inception_v1", "--weights", str(path), "-o", str(tmp_path / "g.onnx"))
-    assert r.returncode == 0, r.stderr
-    r = run_cli("compile", "inception_v1", "--aux", "--weights", str(path), "-o", str(tmp_path / "a.onnx"))
-    assert r.returncode == 0 and "outputs: output, aux1, aux2" in r.stdout
+    assert cli.run("weights", "inception_v1", "-o", str(path)).code == 0
+    r = cli.run("compile", "inception_v1", "--weights", str(path), "-o", str(tmp_path / "g.onnx"))
+    assert r.code == 0, r.err
+    r = cli.run("compile", "inception_v1", "--aux", "--weights", str(path), "-o", str(tmp_path / "a.onnx"))
+    assert r.code == 0 and "outputs: output, aux1, aux2" in r.out
 
 
 def _template(tmp_path):

@@ -1,0 +1,85 @@
+"""The `cnnc` command: wires the API's stages to the terminal. Exit 0 ok, 2 user error, 1 internal.
+
+`main` parses the command line with a parser built from the table of subcommands (commands.py), runs the
+chosen one under the `--limit`s given, and turns every `CnncError` (any stage's, the runtime's included)
+into its message on stderr and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+from typing import TextIO
+
+from .. import __version__
+from .commands import COMMANDS
+from .common import limit_option
+
+USER_ERROR, INTERNAL_ERROR = 2, 1
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds through `finally`, so no temporary file is left behind
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupted)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return USER_ERROR
+    import warnings
+
+    from ..compiler.resolve import CompileWarning
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("default", CompileWarning)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..compiler.limits import Limits, limits
+    from ..errors import CnncError
+    try:
+        try:
+            chosen = Limits.parse(getattr(args, "limit", None) or [])
+        except ValueError as e:
+            raise CnncError(f"--limit {e}") from None
+        with limits(chosen):
+            return args.run(args) or 0
+    except CnncError as e:
+        print(str(e), file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # anything else is a bug in cnnc
+        print(f"cnnc: internal error: {type(e).__name__}: {e}\nThis is a bug in cnnc {__version__}; please "
+              f"report it with the command and the file that caused it.", file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    from ..compiler.resolve import CompileWarning
+    text = str(message) if isinstance(message, CompileWarning) else f"warning: {message}"
+    print(text, file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cnnc", description="Compile convolutional network descriptions to ONNX.")
+    p.add_argument("--version", action="version", version=f"cnnc {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        c = sub.add_parser(command.name, help=command.help)
+        command.arguments(c)
+        if command.network:
+            limit_option(c)
+        c.set_defaults(run=command.run)
+    return p
+
+
+__all__ = ["main", "USER_ERROR", "INTERNAL_ERROR"]

@@ -1,0 +1,12 @@
+"""The table of subcommands, in the order `cnnc --help` lists them. A new subcommand is one `Command`
+(common.py) defined beside its kin and named here."""
+from __future__ import annotations
+
+from .common import Command
+from .network import CHECK, COMPILE, DRAW, EXPAND, EXPORT_TRITON, LIST, SCHEMA, SUMMARY, WEIGHTS
+from .runtime import BENCH, QUANTIZE, RUN
+
+COMMANDS: tuple[Command, ...] = (
+    LIST, CHECK, SUMMARY, EXPAND, DRAW, SCHEMA, EXPORT_TRITON, COMPILE, WEIGHTS,  # about a network file
+    RUN, BENCH, QUANTIZE,  # running a model in ONNX Runtime
+)

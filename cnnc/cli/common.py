@@ -1,0 +1,152 @@
+"""What the subcommands share: the `Command` definition, argument types, repeated options and their help
+texts, and output helpers (plain tables, shapes, progress bars on a terminal).
+
+rich is imported only when a bar is really shown, so that `cnnc check` and friends start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
+
+Update = Callable[[int, float], None]
+
+
+def no_arguments(parser: argparse.ArgumentParser) -> None:
+    """For the subcommands that take none."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name and help line, what it adds to its parser, and what runs it.
+
+    `network`: it builds a network, so it takes `--limit` (added after its own arguments)."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = no_arguments
+    network: bool = False
+
+
+# ---- help texts used by several subcommands ---------------------------------------------------------
+NET_HELP = "a network file, or the name of a shipped architecture (see `cnnc list`)"
+AUX_HELP = "keep the train-only heads (`aux:`), as extra outputs named after them"
+WEIGHTS_HELP = "load every parameter by name from a .safetensors or .npz file (see `cnnc weights`)"
+SEED_HELP = "seed of the initial weights (default 0)"
+JSON_HELP = "print a JSON object instead of a table"
+PROVIDER_HELP = "auto: CUDA when it really initialises, else the CPU"
+PROVIDERS = ["auto", "cuda", "cpu"]
+WHEN_NETWORK = " (when MODEL is a network)"
+LIMIT_HELP = ("raise or lower a limit, NAME=VALUE (repeatable): repeat, layers, calls, depth, params, "
+              "activation_mb; see docs/language.md, Limits")
+
+
+# ---- options -----------------------------------------------------------------------------------------
+def compile_options(c: argparse.ArgumentParser, note: str = "") -> None:
+    """--dtype and --fold-bn, for the commands that compile a network."""
+    c.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                   help="the weights' and the computation's type (default float32); a float16 model still "
+                        "takes and gives float32" + note)
+    c.add_argument("--fold-bn", action="store_true",
+                   help="fold each batchnorm into the conv before it (inference only: fewer nodes, smaller "
+                        "file)" + note)
+
+
+def limit_option(c: argparse.ArgumentParser) -> None:
+    """--limit, for the commands that build a network."""
+    c.add_argument("--limit", action="append", metavar="NAME=VALUE", help=LIMIT_HELP)
+
+
+# ---- argument types ----------------------------------------------------------------------------------
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def batches(text: str) -> list[int]:
+    return [positive(part) for part in text.split(",")]
+
+
+def depth(text: str) -> int | None:
+    from ..summary_table import parse_depth
+    try:
+        return parse_depth(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a level (1, 2, ...) or `all`, got {text!r}") from None
+
+
+# ---- output ------------------------------------------------------------------------------------------
+def shape(dims: Iterable[Any]) -> str:
+    return "[" + ", ".join(str(d) for d in dims) + "]"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: Iterable[int] = frozenset()) -> None:
+    """A plain-text table on stdout: columns two spaces apart, those in `right` right-aligned."""
+    right = set(right)
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(row: Sequence[Any]) -> str:
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+
+
+class ProgressBar:
+    """A bar on stderr for writes of more than 100 MB, only when stderr is a terminal (rich, imported then)."""
+
+    def __init__(self, what: str, threshold: int = 100 << 20) -> None:
+        self.what, self.threshold = what, threshold
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if self.progress is None:
+            if total < self.threshold or not sys.stderr.isatty():
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+            self.progress = Progress(f"[progress.description]{self.what}", BarColumn(), DownloadColumn(),
+                                     TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task(self.what, total=total)
+        self.progress.update(self.task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def batch_progress(show: bool) -> ContextManager[Update | None]:
+    """A rich progress bar on stderr, one row per batch size, while stderr is a terminal; the context
+    gives `update(batch, fraction)`, or None when no bar is shown."""
+    if not show or not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    return _batch_bar()
+
+
+@contextlib.contextmanager
+def _batch_bar() -> Iterator[Update]:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    tasks: dict[int, Any] = {}
+    with Progress(TextColumn("batch {task.fields[batch]:>4}"), BarColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as p:
+        def update(batch: int, fraction: float) -> None:
+            if batch not in tasks:
+                tasks[batch] = p.add_task("", total=1.0, batch=batch)
+            p.update(tasks[batch], completed=fraction)
+        yield update

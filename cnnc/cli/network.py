@@ -1,0 +1,197 @@
+"""The subcommands about a network file: list, check, summary, expand, draw, schema, export-triton,
+compile and weights. Each is its arguments and a thin run over the Python API (cnnc.api and friends)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .. import __version__
+from .common import (AUX_HELP, JSON_HELP, NET_HELP, SEED_HELP, WEIGHTS_HELP, Command, ProgressBar,
+                     compile_options, depth, positive, shape, table)
+
+
+def _net(c: argparse.ArgumentParser) -> None:
+    c.add_argument("net", help=NET_HELP)
+
+
+def _seed(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+
+
+# ---- list --------------------------------------------------------------------------------------------
+def run_list(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..architectures import names
+    rows = []
+    for name in names():
+        graph = api.build(name)
+        rows.append((name, "x".join(map(str, graph.input_shape)), f"{graph.counts()['total']:,}",
+                     f"{graph.macs / 1e9:.3f} G"))
+    table(("name", "input", "params", "MACs"), rows, right={2, 3})
+    return 0
+
+
+LIST = Command("list", "the shipped architectures", run_list)
+
+
+# ---- check -------------------------------------------------------------------------------------------
+def run_check(args: argparse.Namespace) -> int:
+    from .. import api
+    graph = api.build(args.net)
+    counts = graph.counts()
+    print(f"{graph.name}: ok — {len(graph.layers)} layers, {shape(graph.input_shape)} -> "
+          f"{shape(graph.output_shape)}, {counts['total']:,} parameters, {graph.macs:,} MACs")
+    return 0
+
+
+CHECK = Command("check", "every static check, without making weights", run_check, arguments=_net, network=True)
+
+
+# ---- summary -----------------------------------------------------------------------------------------
+def summary_arguments(c: argparse.ArgumentParser) -> None:
+    _net(c)
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
+    c.add_argument("--aux", action="store_true", help="list the train-only heads' layers too")
+    c.add_argument("--depth", type=depth, default=None, metavar="N",
+                   help="show N levels of the block hierarchy, deeper ones summed into their block "
+                        "(default: all)")
+    c.add_argument("--no-fold", action="store_true", help="list every repeat instead of folding identical "
+                                                          "ones into one row (`inception_a ×3`)")
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from .. import api
+    info = api.summary(api.build(args.net, aux=True) if args.aux else args.net)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    from ..summary_table import origins_of, print_summary, rows
+    print_summary(info, rows(info["layers"], origins_of(api.load(args.net)), args.depth, fold=not args.no_fold))
+    return 0
+
+
+SUMMARY = Command("summary", "the layers grouped by block: shapes, parameters, MACs, totals", run_summary,
+                  arguments=summary_arguments, network=True)
+
+
+# ---- expand ------------------------------------------------------------------------------------------
+def run_expand(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..expand import expand
+    sys.stdout.write(expand(api.load(args.net)))
+    return 0
+
+
+EXPAND = Command("expand", "the network with every block call and repeat written out, as YAML", run_expand,
+                 arguments=_net, network=True)
+
+
+# ---- draw --------------------------------------------------------------------------------------------
+def draw_arguments(c: argparse.ArgumentParser) -> None:
+    _net(c)
+    c.add_argument("-o", "--output", help="the .svg file to write (default: NAME.svg, or NAME_BLOCK.svg)")
+    c.add_argument("--expand", metavar="BLOCK",
+                   help="draw this block's inside (branches side by side), as first called in the network; "
+                        "also a module's name, e.g. mixed5")
+
+
+def run_draw(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..draw import render, write
+    doc = api.load(args.net)
+    svg = render(doc, expand=args.expand)
+    out = Path(args.output or (f"{doc.name}_{args.expand.replace('/', '_')}.svg" if args.expand
+                               else f"{doc.name}.svg"))
+    write(svg, out)
+    print(f"wrote {out} ({len(svg.encode()) / 1e3:.1f} kB)")
+    return 0
+
+
+DRAW = Command("draw", "an SVG picture of the network, or of one block inside it", run_draw, arguments=draw_arguments,
+               network=True)
+
+
+# ---- schema ------------------------------------------------------------------------------------------
+def run_schema(args: argparse.Namespace) -> int:
+    from ..dsl.schema import json_schema_text
+    sys.stdout.write(json_schema_text())
+    return 0
+
+
+SCHEMA = Command("schema", "the JSON Schema of network files, for editor completion", run_schema)
+
+
+# ---- export-triton -----------------------------------------------------------------------------------
+def export_triton_arguments(c: argparse.ArgumentParser) -> None:
+    _net(c)
+    c.add_argument("repository", metavar="REPO_DIR", help="the model repository folder (made if missing)")
+    c.add_argument("--gpu", action="store_true", help="run the instance on the GPU (default: the CPU)")
+    c.add_argument("--max-batch", type=positive, default=8, help="Triton's max_batch_size (default 8)")
+    _seed(c)
+    c.add_argument("--weights", help=WEIGHTS_HELP)
+
+
+def run_export_triton(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..triton import export
+    doc = api.load(args.net)
+    model = api.compile(doc, seed=args.seed, weights=args.weights)
+    weights = f"weights from {Path(args.weights).name}" if args.weights else f"seed {args.seed}"
+    folder = export(model, doc.name, args.repository, args.max_batch, args.gpu,
+                    f"Triton model configuration, written by cnnc {__version__} from {doc.source.file} ({weights}).")
+    print(f"wrote {folder / '1' / 'model.onnx'} and {folder / 'config.pbtxt'} "
+          f"({'GPU' if args.gpu else 'CPU'} instance, max batch {args.max_batch})")
+    return 0
+
+
+EXPORT_TRITON = Command("export-triton", "write a Triton Inference Server model repository entry",
+                        run_export_triton, arguments=export_triton_arguments, network=True)
+
+
+# ---- compile -----------------------------------------------------------------------------------------
+def compile_arguments(c: argparse.ArgumentParser) -> None:
+    _net(c)
+    c.add_argument("-o", "--output", help="the .onnx file to write (default: NAME.onnx)")
+    _seed(c)
+    c.add_argument("--weights", help=WEIGHTS_HELP)
+    c.add_argument("--aux", action="store_true", help=AUX_HELP)
+    compile_options(c)
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    from .. import api
+    doc = api.load(args.net)
+    out = Path(args.output or f"{doc.name}.onnx")
+    with ProgressBar("writing weights") as bar:
+        written = api.compile_to(doc, out, seed=args.seed, aux=args.aux, weights=args.weights, dtype=args.dtype,
+                                 fold_bn=args.fold_bn, progress=bar.update)
+    files = f"{out} and its weights {written.data_path}" if written.data_path else f"{out}"
+    print(f"wrote {files} ({written.size / 1e6:.1f} MB; outputs: {', '.join(written.outputs)})")
+    return 0
+
+
+COMPILE = Command("compile", "write an ONNX model", run_compile, arguments=compile_arguments, network=True)
+
+
+# ---- weights -----------------------------------------------------------------------------------------
+def weights_arguments(c: argparse.ArgumentParser) -> None:
+    _net(c)
+    c.add_argument("-o", "--output", required=True, help="a .safetensors or .npz file")
+    _seed(c)
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..compiler import checkpoint
+    doc = api.load(args.net)
+    tensors = list(api.initial_weights(doc, args.seed))
+    checkpoint.write(args.output, tensors, {"cnnc.network": doc.name, "cnnc.seed": str(args.seed)})
+    size = sum(v.size for _, v in tensors)
+    print(f"wrote {args.output} ({len(tensors)} tensors, {size:,} values, seed {args.seed})")
+    return 0
+
+
+WEIGHTS = Command("weights", "write the named initial weights: the template for --weights", run_weights,
+                  arguments=weights_arguments, network=True)

@@ -1,0 +1,234 @@
+"""The subcommands that run a model in ONNX Runtime: run, bench and quantize. Each is its arguments and a
+thin run over cnnc.runtime; the runtime's errors are `CnncError`s, reported by `main` like any other."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from ..errors import CnncError
+from .common import (AUX_HELP, JSON_HELP, PROVIDER_HELP, PROVIDERS, WEIGHTS_HELP, WHEN_NETWORK, Command,
+                     batch_progress, batches, compile_options, positive, shape, table)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..runtime import Session
+    from ..runtime.bench import Report
+    from ..runtime.session import Provider
+    from ..runtime.quantize import Comparison
+
+
+def _provider(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--provider", choices=PROVIDERS, default="auto", help=PROVIDER_HELP)
+
+
+def _onnx_file(path: Path) -> None:
+    if not path.is_file():
+        raise CnncError(f"cannot read `{path}`: no such file")
+
+
+# ---- run ---------------------------------------------------------------------------------------------
+def run_arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument("model", help="an .onnx file (or a network, compiled in memory)")
+    c.add_argument("--batch", type=positive, default=1, help="batch size for random input (default 1)")
+    _provider(c)
+    c.add_argument("--input", help="a .npy file with the input batch, instead of random data")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    c.add_argument("--weights", help=WEIGHTS_HELP + WHEN_NETWORK)
+    c.add_argument("--aux", action="store_true", help=AUX_HELP + WHEN_NETWORK)
+    compile_options(c, WHEN_NETWORK)
+
+
+def run_run(args: argparse.Namespace) -> int:
+    path = Path(args.model)
+    with _model_to_run(args, path) as model:
+        session = _session(model, args.provider, path)
+        x = _input(args, session)
+        start = time.perf_counter()
+        outputs = session.run_all(x)
+        elapsed = time.perf_counter() - start
+    _print_run(args, session, x, outputs, elapsed)
+    return 0
+
+
+@contextlib.contextmanager
+def _model_to_run(args: argparse.Namespace, path: Path) -> Iterator[bytes | str]:
+    """A .onnx file's bytes, or a network compiled to a temporary folder, removed when the command ends
+    (models above 2 GiB need files)."""
+    if path.suffix == ".onnx":
+        _onnx_file(path)
+        yield path.read_bytes()
+        return
+    import tempfile
+
+    from .. import api
+    with tempfile.TemporaryDirectory(prefix="cnnc-run-") as folder:
+        yield str(api.compile_to(args.model, Path(folder) / "model.onnx", aux=args.aux, weights=args.weights,
+                                 dtype=args.dtype, fold_bn=args.fold_bn).path)
+
+
+def _session(model: bytes | str, provider: Provider, path: Path) -> Session:
+    from ..runtime import Session
+    try:
+        return Session(model, provider)
+    except CnncError:
+        raise  # RuntimeUnavailable: the provider asked for cannot run here
+    except Exception as e:  # onnxruntime's own load failures
+        raise CnncError(f"onnxruntime cannot load `{path}`: {str(e).splitlines()[0]}") from None
+
+
+def _input(args: argparse.Namespace, session: Session) -> np.ndarray:
+    import numpy as np
+    dims = [args.batch if not isinstance(d, int) else d for d in session.input_shape]
+    if args.input is None:
+        return np.random.default_rng(args.seed).standard_normal(dims, dtype=np.float32)
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise CnncError(f"cannot read `{args.input}` as a .npy array: {e}") from None
+    if list(x.shape[1:]) != dims[1:]:
+        raise CnncError(f"`{args.input}` has shape {list(x.shape)}; the model takes [N, "
+                        f"{', '.join(map(str, dims[1:]))}]")
+    return x.astype(np.float32, copy=False)
+
+
+def _print_run(args: argparse.Namespace, session: Session, x: np.ndarray, outputs: dict[str, np.ndarray],
+               elapsed: float) -> None:
+    import numpy as np
+    note = f" ({session.reason})" if session.provider == "cpu" and args.provider == "auto" and session.reason else ""
+    print(f"provider: {session.provider}{note}")
+    meta = session.metadata
+    if "cnnc.seed" in meta:
+        print(f"model: {meta.get('cnnc.network', '?')}, random untrained weights, seed {meta['cnnc.seed']} "
+              f"(the classes below are not predictions)")
+    shapes = ", ".join(f"{name} {list(v.shape)}" for name, v in outputs.items())
+    print(f"input {list(x.shape)} -> {shapes} in {elapsed * 1000:.1f} ms")
+    y = outputs[session.output_names[0]]
+    if y.ndim == 2 and y.shape[1] >= 2:
+        top = np.argsort(-y[0])[:5]
+        print("top-5 of sample 0: " + ", ".join(f"{int(i)} ({y[0, i]:.4f})" for i in top))
+
+
+RUN = Command("run", "run a model in ONNX Runtime", run_run, arguments=run_arguments, network=True)
+
+
+# ---- bench -------------------------------------------------------------------------------------------
+def bench_arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument("model", help="an .onnx file, or a network (compiled in memory with seed 0)")
+    c.add_argument("--batch", type=batches, default=[1, 8], help="batch sizes, e.g. 1,8,32 (default 1,8)")
+    _provider(c)
+    c.add_argument("--threads", type=int, default=0, help="intra-op threads (default: onnxruntime's, one per core)")
+    c.add_argument("--seconds", type=float, default=3.0, help="timed run time per batch size (default 3)")
+    c.add_argument("--io-binding", action="store_true",
+                   help="keep input and outputs on the device (with cuda: times the model, not the copies)")
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
+    compile_options(c, WHEN_NETWORK)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from ..runtime.bench import Budget, bench
+    model, name, macs, source = _bench_model(args)
+    with batch_progress(not args.json) as progress:
+        report = bench(model, args.batch, args.provider, args.threads, args.io_binding, macs, source, name,
+                       Budget(seconds=args.seconds), progress)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_bench(args, report, name, macs, source)
+    return 0
+
+
+def _bench_model(args: argparse.Namespace) -> tuple[bytes | str, str, int | None, str]:
+    """The model (bytes, or the path of a .onnx), a display name, its MACs per image and where they come
+    from: a network's own count; for a .onnx cnnc wrote, a recount from its graph (runtime/bench.py); for
+    another .onnx, unknown."""
+    from .. import api
+    path = Path(args.model)
+    if path.suffix != ".onnx":
+        doc = api.load(args.model)
+        model = api.compile(doc, dtype=args.dtype, fold_bn=args.fold_bn)
+        return model.SerializeToString(), doc.name, api.build(doc).macs, "cnnc graph"
+    _onnx_file(path)
+    import onnx
+
+    from ..runtime.bench import count_macs
+    try:
+        proto = onnx.load(path, load_external_data=False)  # the graph and the weights' shapes suffice
+    except Exception as e:  # protobuf's DecodeError and friends
+        raise CnncError(f"cannot read `{path}` as an ONNX model: {str(e).splitlines()[0]}") from None
+    if proto.producer_name != "cnnc":
+        return str(path), path.name, None, f"n/a (written by {proto.producer_name or 'an unknown producer'}, not cnnc)"
+    return str(path), path.name, count_macs(proto), "recounted from the ONNX graph"
+
+
+def _print_bench(args: argparse.Namespace, report: Report, name: str, macs: int | None, source: str) -> None:
+    work = (f"{macs / 1e9:.3f} G" if macs >= 1e8 else f"{macs / 1e6:.3f} M") + f" MACs per image ({source})" \
+        if macs is not None else f"MACs {source}"
+    print(f"{name}: input {shape(report.input_shape)} {report.input_type}, {work}")
+    print(f"provider: {report.provider}, threads: {args.threads or 'default'}"
+          f"{', io binding' if args.io_binding else ''}")
+    rows = [(r.batch, r.iterations, f"{r.median_ms:.2f}", f"{r.p90_ms:.2f}", f"{r.images_per_s:.1f}",
+             f"{r.gflops:.1f}" if r.gflops is not None else "n/a") for r in report.results]
+    table(("batch", "runs", "median ms", "p90 ms", "images/s", "GFLOP/s"), rows, right=range(6))
+
+
+BENCH = Command("bench", "latency, throughput and GFLOP/s in ONNX Runtime", run_bench, arguments=bench_arguments,
+                network=True)
+
+
+# ---- quantize ----------------------------------------------------------------------------------------
+def quantize_arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument("model", help="a float32 .onnx file")
+    c.add_argument("-o", "--output", required=True, help="the int8 .onnx file to write")
+    source = c.add_mutually_exclusive_group()
+    source.add_argument("--calibration", metavar="DIR", help="a folder of .npy input samples to calibrate on")
+    source.add_argument("--random", type=positive, default=64, metavar="N",
+                        help="calibrate on N random inputs, N(0, 1) noise (default 64)")
+    c.add_argument("--batch", type=positive, default=8, help="batch size of the throughput comparison (default 8)")
+    c.add_argument("--seconds", type=float, default=5.0, help="time for the throughput comparison (default 5)")
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from ..runtime.bench import Budget
+    from ..runtime.quantize import calibration_inputs, compare, quantize
+    path, out = Path(args.model), Path(args.output)
+    _check_quantize_paths(path, out)
+    inputs, described = calibration_inputs(path, args.calibration, None if args.calibration else args.random)
+    print(f"calibrating on {described}", flush=True)
+    head = quantize(path, out, inputs, described)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, from {path.stat().st_size / 1e6:.1f} MB): int8 QDQ, "
+          f"per-channel weights; kept in float32: {', '.join(head) or 'nothing'}", flush=True)
+    with batch_progress(True) as progress:
+        c = compare(path, out, inputs, args.batch, Budget(seconds=args.seconds),
+                    progress=(lambda f: progress(args.batch, f)) if progress else None)
+    _print_comparison(c)
+    return 0
+
+
+def _check_quantize_paths(path: Path, out: Path) -> None:
+    if path.suffix != ".onnx" or not path.is_file():
+        raise CnncError(f"`{path}` is not an .onnx file; compile the network first (`cnnc compile NET -o "
+                        f"MODEL.onnx`), then quantize MODEL.onnx")
+    if out.resolve() == path.resolve():
+        raise CnncError(f"-o `{out}` would overwrite the model being quantized; give another file name")
+    if not out.parent.exists():
+        raise CnncError(f"cannot write `{out}`: the folder `{out.parent}` does not exist")
+
+
+def _print_comparison(c: Comparison) -> None:
+    if c.top1_agreement is not None:
+        print(f"top-1 agreement with float32 on the {c.inputs} calibration inputs: {100 * c.top1_agreement:.1f}% "
+              f"(float32 predicts {c.fp32_classes} distinct class{'es' if c.fp32_classes != 1 else ''})")
+    print(f"max |int8 - float32|: {c.max_abs_diff:.4g} (output)" + (
+        f", {c.logits_max_abs_diff:.4g} on the logits (max |logit| {c.logits_max_abs:.4g})"
+        if c.logits_max_abs_diff is not None else ""))
+    print(f"throughput at batch {c.batch} on the CPU, side by side ({c.rounds} rounds, medians): float32 "
+          f"{c.fp32_images_per_s:.1f} images/s, int8 {c.int8_images_per_s:.1f} images/s: {c.speedup:.2f}x")
+
+
+QUANTIZE = Command("quantize", "int8 model for CPUs (static, QDQ), compared with the original", run_quantize,
+                   arguments=quantize_arguments)
