@@ -49,3 +49,37 @@ def test_readme_tutorial_outputs_are_what_cnnc_prints(tmp_path, cli):
     r = cli.run("summary", "tiny.yaml", "--depth", "1", cwd=tmp_path, timeout=60)
     shown = re.search(r"\$ cnnc summary tiny.yaml --depth 1\n(.*?)```", tutorial, re.S)[1]
     assert r.out.strip() == shown.strip()
+
+
+def test_language_reference_op_table_is_the_registry_s():
+    from cnnc import reference
+    text = (ROOT / "docs/language.md").read_text()
+    assert reference.BEGIN in text and reference.END in text
+    assert reference.embed(text) == text, \
+        "docs/language.md's op table is stale: regenerate it with `cnnc ops --markdown-into docs/language.md`"
+
+
+def test_ops_command_lists_every_op_and_merge_with_its_arguments(cli):
+    import json
+
+    from cnnc.compiler.ops import MERGES, OPS
+    r = cli.run("ops")
+    assert r.code == 0
+    for op in OPS.values():
+        assert any(line.startswith(f"{op.name}(") or line == op.name for line in r.out.splitlines()), op.name
+        for arg in op.args:
+            assert re.search(rf"^    {arg.name} +{arg.kind} +{re.escape(arg.doc[:30])}", r.out, re.M), (op.name, arg)
+    data = json.loads(cli.run("ops", "--json").out)
+    assert [o["name"] for o in data["ops"]] == list(OPS)
+    assert [m["name"] for m in data["merges"]] == list(MERGES)
+    conv = next(o for o in data["ops"] if o["name"] == "conv")
+    assert {"name": "groups", "kind": "int", "required": False, "doc": OPS["conv"].args[5].doc,
+            "default": "1"} in conv["args"]
+
+
+def test_ops_markdown_into_a_file_without_markers_is_a_located_refusal(cli, tmp_path):
+    target = tmp_path / "notes.md"
+    target.write_text("# notes\n")
+    r = cli.run("ops", "--markdown-into", str(target))
+    assert r.code == 2 and "has no generated op reference" in r.err and "Traceback" not in r.err
+    assert target.read_text() == "# notes\n"

@@ -1,4 +1,4 @@
-"""The subcommands about a network file: list, check, summary, expand, draw, schema, export-triton,
+"""The subcommands about a network file: list, check, summary, expand, draw, schema, ops, export-triton,
 compile and weights. Each is its arguments and a thin run over the Python API (cnnc.api and friends)."""
 from __future__ import annotations
 
@@ -121,6 +121,31 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 SCHEMA = Command("schema", "the JSON Schema of network files, for editor completion", run_schema)
+
+
+# ---- ops ---------------------------------------------------------------------------------------------
+def ops_arguments(c: argparse.ArgumentParser) -> None:
+    form = c.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print a JSON object (ops, arguments, traits)")
+    form.add_argument("--markdown", action="store_true", help="print the Markdown tables of docs/language.md")
+    form.add_argument("--markdown-into", metavar="FILE", type=Path,
+                      help="replace the generated tables in FILE (between their marker comments)")
+
+
+def run_ops(args: argparse.Namespace) -> int:
+    from .. import reference
+    if args.json:
+        print(json.dumps(reference.reference(), indent=2))
+    elif args.markdown:
+        sys.stdout.write(reference.markdown())
+    elif args.markdown_into:
+        reference.embed_into(args.markdown_into)
+    else:
+        sys.stdout.write(reference.text())
+    return 0
+
+
+OPS = Command("ops", "the op reference: every op's arguments, defaults and meaning", run_ops, ops_arguments)
 
 
 # ---- export-triton -----------------------------------------------------------------------------------

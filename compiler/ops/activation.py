@@ -34,18 +34,19 @@ def _scale_lower(layer: Layer, e: Emitter) -> list:
     return [e.node(layer, "Mul", [e.t(layer.inputs[0]), factor])]
 
 
-RELU = _activation("relu", "max(x, 0)", "Relu", "ReLU")
-SIGMOID = _activation("sigmoid", "1 / (1 + exp(-x))", "Sigmoid", "sigmoid")
-TANH = _activation("tanh", "tanh(x)", "Tanh", "tanh")
+RELU = _activation("relu", "`max(x, 0)`", "Relu", "ReLU")
+SIGMOID = _activation("sigmoid", "`1 / (1 + exp(-x))`", "Sigmoid", "sigmoid")
+TANH = _activation("tanh", "`tanh(x)`", "Tanh", "tanh")
 SOFTMAX = OpDef("softmax", "softmax over the channel axis", (), same, no_params, no_macs,
                 unary("Softmax", axis=1), Drawing("softmax", labels.fixed("softmax")))
 SQUASH = OpDef(
-    "squash", "scaled tanh, amplitude * tanh(slope * x) (LeCun 1998: 1.7159 tanh(2x/3))",
+    "squash", "LeCun's squashing function, `amplitude * tanh(slope * x)` (1998: 1.7159 tanh(2x/3))",
     (Arg("amplitude", "float", 1.7159, "the output's bound"), Arg("slope", "float", 2 / 3, "the input's scale")),
     same, no_params, no_macs, _squash_lower, Drawing("activation", labels.fixed("squash"), "squash"),
     per_channel=True)
 SCALE = OpDef(
-    "scale", "multiplies by a constant (Inception-ResNet's residual scaling)",
+    "scale", "multiplies by a constant: Inception-ResNet's `x + 0.17 * residual` is "
+    "`add: {shortcut: identity, residual: [..., scale(0.17)]}`",
     (Arg("factor", "float", doc="the constant to multiply by"),),
     same, no_params, no_macs, _scale_lower, Drawing("scale", lambda a, paper: f"scale {a['factor']:g}"),
     per_channel=True)

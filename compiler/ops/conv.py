@@ -122,7 +122,8 @@ def _connected_conv(layer: Layer, e: Emitter) -> list:
 
 
 CONV = OpDef(
-    "conv", "2-D convolution",
+    "conv", "2-D convolution; weight `[filters, C/groups, kh, kw]` (PyTorch layout); `groups=2` is AlexNet's "
+    "two-GPU split; with `connections`, one kernel per table entry (see Connection tables)",
     (Arg("filters", "int", doc="number of output channels"), Arg("kernel", "kernel", doc="e.g. 3x3"),
      *_WINDOW, Arg("groups", "int", 1, "channel groups; input channels and filters must divide by it"),
      Arg("bias", "bool", True, "add a learned bias per output channel"),
@@ -164,8 +165,9 @@ def _sepconv_lower(layer: Layer, e: Emitter) -> list:
 
 
 SEPCONV = OpDef(
-    "sepconv", "depthwise-separable convolution: a depthwise kernel per channel, then a 1x1 pointwise "
-    "conv, with nothing in between",
+    "sepconv", "depthwise-separable convolution (Keras `SeparableConv2D`): a `kernel` per input channel "
+    "(`depthwise_weight [C*m, 1, kh, kw]`), then a 1x1 conv (`pointwise_weight [filters, C*m, 1, 1]`), "
+    "nothing in between",
     (Arg("filters", "int", doc="number of output channels"), Arg("kernel", "kernel", doc="e.g. 3x3"),
      *_WINDOW, Arg("depth_multiplier", "int", 1, "depthwise outputs per input channel"),
      Arg("bias", "bool", False, "add a learned bias per output channel")),

@@ -24,13 +24,13 @@ def _nothing(layer: Layer, e: Emitter) -> list:
 
 
 DENSE = OpDef(
-    "dense", "fully connected layer",
+    "dense", "fully connected layer; weight `[units, inputs]` (PyTorch layout)",
     (Arg("units", "int", doc="number of outputs"), Arg("bias", "bool", True, "add a learned bias per output")),
     lambda a, s: (flat(s) and a["units"],), _dense_params, lambda a, i, o: i[0] * o[0], _dense_lower,
     Drawing("dense", labels.units("dense")))
-FLATTEN = OpDef("flatten", "[C, H, W] -> [C*H*W] (channel-major order)", (), lambda a, s: (math.prod(s),),
+FLATTEN = OpDef("flatten", "`[C, H, W] -> [C*H*W]`, channel-major", (), lambda a, s: (math.prod(s),),
                 no_params, no_macs, unary("Flatten", axis=1), Drawing("other", labels.fixed("flatten")))
-DROPOUT = OpDef("dropout", "identity at inference", (Arg("rate", "rate", 0.5, "fraction dropped in training"),),
+DROPOUT = OpDef("dropout", "identity at inference; no ONNX node", (Arg("rate", "rate", 0.5, "fraction dropped in training"),),
                 same, no_params, no_macs, _nothing, Drawing("other", lambda a, paper: f"dropout {a['rate']:g}"),
                 passthrough=True)
 IDENTITY = OpDef("identity", "passes its input through", (), same, no_params, no_macs, _nothing,

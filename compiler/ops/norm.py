@@ -24,7 +24,8 @@ def _bn_lower(layer: Layer, e: Emitter) -> list:
 
 
 BATCHNORM = OpDef(
-    "batchnorm", "batch normalisation with running statistics (inference form)",
+    "batchnorm", "batch normalisation, inference form (running statistics); `scale=false` has no gamma "
+    "(a constant 1, not a parameter)",
     (Arg("eps", "float", 1e-5, "added to the variance before the square root"),
      Arg("scale", "bool", True, "learn a gamma per channel (Keras `scale=False` has none)")),
     lambda a, s: s if len(s) in (1, 3) else spatial(s), _bn_params, no_macs, _bn_lower,
@@ -32,7 +33,8 @@ BATCHNORM = OpDef(
 
 LRN = OpDef(
     "lrn", "local response normalisation across channels, ONNX/Caffe convention: "
-    "x / (bias + alpha / size * sum of x^2 over `size` neighbouring maps) ^ beta",
+    "`x / (bias + alpha / size * sum of x^2 over size maps) ^ beta`; the AlexNet paper's k=2, alpha=1e-4 "
+    "undivided is `lrn(5, 0.0005, 0.75, 2)`",
     (Arg("size", "int", 5, "number of neighbouring maps summed over"),
      Arg("alpha", "float", 1e-4, "scale of the sum (divided by `size`)"),
      Arg("beta", "float", 0.75, "exponent"), Arg("bias", "float", 1.0, "added before the exponent")),

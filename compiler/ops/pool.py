@@ -38,15 +38,16 @@ def _gap_lower(layer: Layer, e: Emitter) -> list:
             e.node(layer, "Flatten", [pooled], axis=1)]
 
 
-MAXPOOL = OpDef("maxpool", "max pooling", WINDOW_ARGS, window_infer, no_params, no_macs, _pool("MaxPool"),
+MAXPOOL = OpDef("maxpool", "max pooling; `stride` defaults to the kernel size", WINDOW_ARGS, window_infer, no_params, no_macs, _pool("MaxPool"),
                 Drawing("pool", labels.windowed("maxpool")), window_prepare, per_channel=True)
 AVGPOOL = OpDef(
-    "avgpool", "average pooling; by default padding is not counted in the mean (TensorFlow, ONNX)",
+    "avgpool", "average pooling; padding is excluded from the mean by default (TensorFlow/Keras, ONNX); "
+    "PyTorch includes it (`count_include_pad=true`)",
     (*WINDOW_ARGS, Arg("count_include_pad", "bool", False, "count padded cells in the mean (PyTorch's default)")),
     window_infer, no_params, no_macs, _pool("AveragePool"), Drawing("pool", labels.windowed("avgpool")),
     window_prepare, per_channel=True)
 GLOBALAVGPOOL = OpDef(
-    "globalavgpool", "mean over height and width",
+    "globalavgpool", "mean over height and width: `[C, H, W] -> [C]` (or `[C, 1, 1]` with `keepdims`)",
     (Arg("keepdims", "bool", False, "keep [C, 1, 1] instead of flattening to [C]"),),
     lambda a, s: (s[0], 1, 1) if a["keepdims"] else (spatial(s)[0],), no_params, no_macs, _gap_lower,
     Drawing("pool", labels.fixed("global avgpool")))
