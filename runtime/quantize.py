@@ -99,6 +99,10 @@ def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: n
     source = onnx.load(os.fspath(model_path), load_external_data=False)
     if source.graph.input[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
         raise QuantizeError("the model's input is not float32; quantize the float32 model")
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in source.graph.initializer):
+        # ONNX Runtime's calibrator computes ranges in float32 only, and fails deep inside on float16
+        raise QuantizeError(f"`{model_path}` computes in float16 (`--dtype float16`); int8 quantization "
+                            f"starts from the float32 model: compile it without `--dtype` and quantize that")
     name = source.graph.input[0].name
 
     class Reader(CalibrationDataReader):

@@ -118,3 +118,12 @@ def test_cli_quantize_user_errors(fp32, tmp_path, cli):
     r = cli.run("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--calibration", str(tmp_path / "none"))
     assert r.code == 2 and "is not a folder of .npy files" in r.err
     assert not (tmp_path / "q.onnx").exists()
+
+
+def test_quantizing_a_float16_model_is_refused_with_what_to_do(tmp_path, cli):
+    half = tmp_path / "half.onnx"
+    cnnc.save(cnnc.compile(doc(RESIDUAL, "[3, 16, 16]"), seed=3, dtype="float16"), half)
+    r = cli.run("quantize", str(half), "-o", str(tmp_path / "q.onnx"), "--random", "4")
+    assert r.code == 2, r.err
+    assert "computes in float16" in r.err and "without `--dtype`" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "q.onnx").exists()
