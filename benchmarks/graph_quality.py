@@ -163,7 +163,7 @@ def measure(pair: Pair, seconds: float) -> list[tuple]:
     for batch in BATCHES:
         a, b = quiet_cpu_session(pair.make_ours(batch)), quiet_cpu_session(pair.make_theirs(batch))
         fa, fb = feed(a, batch), feed(b, batch)
-        times = side_by_side({"ours": lambda: a.run(None, fa), "theirs": lambda: b.run(None, fb)},
+        times = side_by_side({"ours": lambda a=a, fa=fa: a.run(None, fa), "theirs": lambda b=b, fb=fb: b.run(None, fb)},
                              Budget(seconds=seconds, min_iterations=7, max_iterations=300))
         ours, theirs = (float(np.median(times[k])) * 1e3 for k in ("ours", "theirs"))
         rows.append((batch, ours, theirs, ours / theirs, len(times["ours"])))

@@ -39,8 +39,8 @@ def quantized(prepared: Path, out: Path, inputs: np.ndarray, settings: dict) -> 
 
     settings = dict(settings)
     head = float_head(onnx.load(prepared)) if settings.pop("keep_head", True) else []
-    kwargs = dict(quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                  weight_type=QuantType.QInt8, nodes_to_exclude=head)
+    kwargs = {"quant_format": QuantFormat.QDQ, "per_channel": True, "activation_type": QuantType.QUInt8,
+              "weight_type": QuantType.QInt8, "nodes_to_exclude": head}
     for key, value in settings.items():
         kwargs[key] = {"quant_format": QuantFormat, "activation_type": QuantType,
                        "calibrate_method": CalibrationMethod}[key][value] if isinstance(value, str) else value

@@ -50,7 +50,7 @@ def main() -> None:
                 out[label] = (written.size / 1e6, sum(ops.values()), ops["BatchNormalization"], y)
             y32 = out["fp32"][3]
 
-            def rel(label: str) -> str:
+            def rel(label: str, out: dict = out, y32: np.ndarray = y32) -> str:
                 return f"{np.abs(out[label][3] - y32).max() / np.abs(y32).max():.1e}"
 
             agree = int((out["fp16"][3].argmax(1) == y32.argmax(1)).sum())

@@ -23,5 +23,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'cnnc' has no attribute {name!r}")
 
 
-__all__ = ["build", "compile", "compile_to", "load", "locate", "save", "summary", "Session", "CnncError", "Limits", "limits",
-           "__version__"]
+__all__ = ["build", "compile", "compile_to", "load", "locate", "save", "summary", "Session", "CnncError", "Limits",
+           "limits", "__version__"]

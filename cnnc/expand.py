@@ -92,7 +92,7 @@ def _bare(items: list[tuple[str | None, str | None, RNode]]) -> list[bool]:
         bases = [natural if b else name for (name, natural, _), b in zip(items, bare)]
         counts, seen = Counter(b for b in bases if b is not None), Counter()
         wrong = set()  # the bases under which some item would be misnamed
-        for base, (name, _natural, _node_) in zip(bases, items):
+        for base, (name, _natural, _child) in zip(bases, items):
             if base is not None:
                 seen[base] += 1
                 if (f"{base}_{seen[base]}" if counts[base] > 1 else base) != name:

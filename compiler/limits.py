@@ -41,7 +41,7 @@ class Limits:
         return limits
 
 
-_current: contextvars.ContextVar[Limits] = contextvars.ContextVar("cnnc_limits", default=Limits())
+_current: contextvars.ContextVar[Limits] = contextvars.ContextVar("cnnc_limits", default=Limits())  # noqa: B039 (frozen)
 
 
 def current() -> Limits:

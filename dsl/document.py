@@ -241,9 +241,8 @@ def _yaml_path(loc: tuple, src: Source) -> NodePath:
         following = loc[i + 1] if i + 1 < len(loc) else None
         if isinstance(data, dict) and _is_tag(str(element)) and following in data:
             continue  # a union tag that happens to equal a key; the real key comes next
-        if isinstance(data, dict) and element in data:
-            path, data = path + (element,), data[element]
-        elif isinstance(data, list) and isinstance(element, int) and element < len(data):
+        if (isinstance(data, dict) and element in data
+                or isinstance(data, list) and isinstance(element, int) and element < len(data)):
             path, data = path + (element,), data[element]
         elif isinstance(data, dict) and isinstance(element, str) and element not in data and \
                 element == loc[-1] and not _is_tag(element):

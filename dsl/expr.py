@@ -7,7 +7,7 @@ function `evaluate` over the nodes below; nothing is ever handed to Python's `ev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, cache
 from typing import Mapping, Union
 
 import lark
@@ -156,7 +156,7 @@ class _ToNodes(Transformer):
         return Signature(_col(name), str(name), tuple(params))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parser() -> Lark:
     return Lark.open("grammar.lark", rel_to=__file__, parser="lalr", propagate_positions=True,
                      start=["item", "signature", "expr"], maybe_placeholders=True)

@@ -77,8 +77,10 @@ def loads(raw: bytes | str, name: str = "<string>") -> Source:
     except yaml.reader.ReaderError as e:  # a character YAML does not allow, found before parsing
         line = text.count("\n", 0, e.position)
         col = e.position - (text.rfind("\n", 0, e.position) + 1)
-        raise SourceError(f"character U+{e.character if isinstance(e.character, int) else ord(e.character):04X} "
-                          f"is not allowed in YAML text", Location(name, line + 1, col + 1, lines[line] if line < len(lines) else "")) from None
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        shown = lines[line] if line < len(lines) else ""
+        raise SourceError(f"character U+{code:04X} is not allowed in YAML text",
+                          Location(name, line + 1, col + 1, shown)) from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as e:

@@ -149,7 +149,7 @@ def float_head(model: onnx.ModelProto) -> list[str]:
 
 
 def compare(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, inputs: np.ndarray, batch: int = 8,
-            budget: Budget = Budget(seconds=5.0), threads: int = 0,
+            budget: Budget = Budget(seconds=5.0), threads: int = 0,  # noqa: B008 (Budget is frozen)
             progress: Callable[[float], None] | None = None) -> Comparison:
     """Agreement of the int8 model with the float32 one on `inputs`, and both throughputs at `batch`
     on the CPU, measured side by side."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from conftest import doc
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def drawn(name: str, expand: str | None = None) -> str:
     """A shipped network's picture, drawn once per test session (ResNeXt-50 takes half a second)."""
     return render(name, expand=expand)

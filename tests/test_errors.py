@@ -115,11 +115,14 @@ CASES = [
           - a
         """), "ResolveError", "5:13", "calls itself (a -> b -> a)", at="a]",
          trace="a/b: `b` at net.yaml:4:21"),
-    case("missing_block_parameter", net(CBR + "  - cbr(64)\n"), "ResolveError", "6:5", "block `cbr` needs parameter `kernel`", at="cbr(64)"),
-    case("unknown_block_keyword_suggests_the_parameter", net(CBR + "  - cbr(64, 3x3, strid=2)\n"), "ResolveError", "6:18", "block `cbr` has no parameter `strid` (did you mean `stride`?)",
-         at="strid"),
-    case("too_many_block_arguments", net(CBR + "  - cbr(64, 3x3, 1, 2)\n"), "ResolveError", "6:21", "takes 3 arguments, got 4", at="2)"),
-    case("block_parameter_given_by_position_and_keyword", net(CBR + "  - cbr(64, 3x3, filters=2)\n"), "ResolveError", "6:18", "parameter `filters` given twice", at="filters=2"),
+    case("missing_block_parameter", net(CBR + "  - cbr(64)\n"), "ResolveError", "6:5",
+         "block `cbr` needs parameter `kernel`", at="cbr(64)"),
+    case("unknown_block_keyword_suggests_the_parameter", net(CBR + "  - cbr(64, 3x3, strid=2)\n"), "ResolveError",
+         "6:18", "block `cbr` has no parameter `strid` (did you mean `stride`?)", at="strid"),
+    case("too_many_block_arguments", net(CBR + "  - cbr(64, 3x3, 1, 2)\n"), "ResolveError", "6:21",
+         "takes 3 arguments, got 4", at="2)"),
+    case("block_parameter_given_by_position_and_keyword", net(CBR + "  - cbr(64, 3x3, filters=2)\n"), "ResolveError",
+         "6:18", "parameter `filters` given twice", at="filters=2"),
     case("kernel_passed_to_an_int_block_parameter_by_keyword", net("""
         blocks:
           cbr(int f): [conv(f, 3x3), relu]

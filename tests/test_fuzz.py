@@ -492,7 +492,7 @@ def data_mutants(draw) -> Mutant:
     return Mutant(base, _encode(text), tuple(steps))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parsed(name: str) -> Any:
     return yaml.safe_load(SHIPPED[name])
 
@@ -695,19 +695,17 @@ def test_every_shipped_file_passes_the_oracle_unmutated(workdir, name):
 
 
 def test_a_check_that_runs_too_long_is_stopped_and_reported_as_a_hang():
-    with pytest.raises(_Hang):
-        with _alarm(0.05):
-            while True:
-                pass
+    with pytest.raises(_Hang), _alarm(0.05):
+        while True:
+            pass
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
 def test_a_check_that_allocates_too_much_gets_a_memory_error_instead_of_the_machine():
     import gc
     gc.collect()  # so that no large mapping is released while capped, making room by chance
-    with pytest.raises(MemoryError):
-        with _memory_cap(64 << 20):
-            bytearray(8 << 30)  # far above the cap; refused before any page is touched
+    with pytest.raises(MemoryError), _memory_cap(64 << 20):
+        bytearray(8 << 30)  # far above the cap; refused before any page is touched
     bytearray(256 << 20)  # the cap is lifted again afterwards
 
 

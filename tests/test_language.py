@@ -25,7 +25,8 @@ def test_repeated_names_in_a_sequence_are_numbered_and_single_ones_are_not():
 
 
 def test_named_items_and_named_branches_make_hierarchical_parameter_names():
-    g = net("  - mixed0:\n      concat:\n        branch3x3: [cbr(2, 1x1), cbr(4, 3x3)]\n        pool: maxpool(3x3, stride=1, padding=same)\n",
+    g = net("  - mixed0:\n      concat:\n        branch3x3: [cbr(2, 1x1), cbr(4, 3x3)]\n"
+            "        pool: maxpool(3x3, stride=1, padding=same)\n",
             extra=BLOCKS)
     params = [p.name for p in g.params]
     assert "mixed0/branch3x3/cbr_2/conv.weight" in params

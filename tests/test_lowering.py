@@ -90,7 +90,8 @@ def test_a_tensor_made_in_chunks_has_the_values_of_the_whole_tensor():
     assert np.array_equal(got[weight.name], whole)
     given = weights_of(net)
     fortran = {name: np.asfortranarray(value) for name, value in given.items()}  # chunked in C order all the same
-    assert cnnc.compile(net, weights=fortran).SerializeToString() == cnnc.compile(net, weights=given).SerializeToString()
+    assert cnnc.compile(net, weights=fortran).SerializeToString() == \
+        cnnc.compile(net, weights=given).SerializeToString()
 
 
 def test_save_writes_what_serialisation_gives(tmp_path):
@@ -297,4 +298,4 @@ def test_weights_files_keep_the_source_names_when_folding(tmp_path):
     assert r.returncode == 0, r.stderr
     model = onnx.load(tmp_path / "m.onnx")
     assert not any(n.op_type == "BatchNormalization" for n in model.graph.node)
-    assert dict((p.key, p.value) for p in model.metadata_props)["cnnc.fold_bn"] == "true"
+    assert {p.key: p.value for p in model.metadata_props}["cnnc.fold_bn"] == "true"

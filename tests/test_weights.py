@@ -33,7 +33,7 @@ def test_template_round_trips_and_user_values_land_in_the_model(tmp_path, suffix
     model = cnnc.compile("lenet5", weights=path)
     got = initializers(model)
     assert all(np.array_equal(got[n], v) for n, v in tensors.items())
-    assert dict((p.key, p.value) for p in model.metadata_props)["cnnc.weights"] == path.name
+    assert {p.key: p.value for p in model.metadata_props}["cnnc.weights"] == path.name
 
 
 def test_files_are_byte_deterministic(tmp_path, cli):
@@ -109,7 +109,7 @@ def test_inception_v1_heads_are_left_out_by_default_and_kept_as_named_outputs_on
     onnx.checker.check_model(model, full_check=True)
     outputs = cnnc.Session(model.SerializeToString(), "cpu").run_all(
         np.random.default_rng(0).standard_normal((2, 3, 224, 224), dtype=np.float32))
-    assert {k: v.shape for k, v in outputs.items()} == {k: (2, 1000) for k in ("output", "aux1", "aux2")}
+    assert {k: v.shape for k, v in outputs.items()} == dict.fromkeys(("output", "aux1", "aux2"), (2, 1000))
     np.testing.assert_allclose(outputs["aux1"].sum(axis=1), 1, rtol=1e-5)
     # the main output is the same with and without the heads
     lean = cnnc.Session(cnnc.compile("inception_v1").SerializeToString(), "cpu").run(

@@ -38,6 +38,8 @@ def _check_op(op: OpDef) -> None:
     for arg in op.args:
         if arg.kind not in KINDS or not arg.doc:
             raise RegistryError(f"{where}: argument `{arg.name}` needs a kind from {sorted(KINDS)} and a doc line")
+    if op.draw.wire and not op.passthrough:
+        raise RegistryError(f"{where}: only a pass-through op can be drawn as a bare line")
     if op.passthrough and (op.params is not no_params or op.per_channel):
         raise RegistryError(f"{where}: a pass-through op owns no tensors and is not stacked")
 
@@ -78,5 +80,6 @@ OPS, MERGES = build_registry((op for family in FAMILIES for op in family.DEFINIT
 PASSTHROUGH = frozenset(name for name, op in OPS.items() if op.passthrough)
 PER_CHANNEL = frozenset(name for name, op in OPS.items() if op.per_channel)
 
-__all__ = ["OPS", "MERGES", "PASSTHROUGH", "PER_CHANNEL", "KINDS", "Arg", "Attrs", "Drawing", "Emitter", "MergeDef", "OpDef", "OpError",
+__all__ = ["OPS", "MERGES", "PASSTHROUGH", "PER_CHANNEL", "KINDS", "Arg", "Attrs", "Drawing", "Emitter", "MergeDef",
+           "OpDef", "OpError",
            "RegistryError", "build_registry", "window"]

@@ -6,7 +6,6 @@ imports ONNX: a lowering builds its nodes through the `Emitter` that compiler/lo
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol
 
@@ -86,6 +85,9 @@ KINDS: Mapping[str, Callable[[Value], Any]] = {
     "rate": lambda v: _check(0 <= _float(v) < 1, _float(v), "a rate in [0, 1)"),
     "table": _table,
 }
+
+
+PADDING_DOC = "`same` (TensorFlow), `valid`, p, [ph, pw] or [top, left, bottom, right]"
 
 
 def _check(ok: bool, value: Any, what: str) -> Any:
@@ -206,11 +208,13 @@ class Drawing:
     function mark (norm, activation, softmax, scale); `label(attrs, paper)` is its text, in the
     overview's style (`conv 7x7/2, 64`) or, with `paper`, the papers' style inside a block
     (`7x7 conv, 64, /2`); `mark`, when set, is the short text shown on the layer before it instead of a
-    shape of its own (`BN`, `ReLU`)."""
+    shape of its own (`BN`, `ReLU`); `wire` draws it as a bare line (the identity shortcut beside a
+    residual block's branches)."""
 
     kind: DrawKind
     label: Callable[[Attrs, bool], str]
     mark: str | None = None
+    wire: bool = False
 
 
 @dataclass(frozen=True)
@@ -280,7 +284,8 @@ class MergeDef:
     - `towers`: how N identical towers merged by it become one stacked tower (compiler/towers.py):
       `stack` (the stacked output is the merge's output) or `sum` (the last conv reads the stacked
       channels and sums them); None where towers cannot be stacked.
-    - `module`: how `cnnc draw` colours a block built around it; `legend`: its legend entry.
+    - `module`: how `cnnc draw` colours a block built around it; `legend`: its legend entry; `symbol`:
+      the sign its branches join into (`+`), or None to join them under a bar that names the merge.
     """
 
     name: str
@@ -290,3 +295,4 @@ class MergeDef:
     towers: Towers | None
     module: Literal["inception", "residual"]
     legend: str
+    symbol: str | None

@@ -5,10 +5,10 @@ import numpy as np
 
 from ..ir import Layer, Param, Shape
 from . import labels
-from .base import Arg, Attrs, Drawing, Emitter, OpDef, OpError, he, spatial, windowed
+from .base import PADDING_DOC, Arg, Attrs, Drawing, Emitter, OpDef, OpError, he, spatial, windowed
 
 _WINDOW = (Arg("stride", "size", (1, 1), "step of the window, e.g. 2 or 1x2"),
-           Arg("padding", "padding", "valid", "`same` (TensorFlow), `valid`, p, [ph, pw] or [top, left, bottom, right]"),
+           Arg("padding", "padding", "valid", PADDING_DOC),
            Arg("dilation", "size", (1, 1), "spacing between kernel taps"))
 
 

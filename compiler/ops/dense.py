@@ -30,10 +30,11 @@ DENSE = OpDef(
     Drawing("dense", labels.units("dense")))
 FLATTEN = OpDef("flatten", "`[C, H, W] -> [C*H*W]`, channel-major", (), lambda a, s: (math.prod(s),),
                 no_params, no_macs, unary("Flatten", axis=1), Drawing("other", labels.fixed("flatten")))
-DROPOUT = OpDef("dropout", "identity at inference; no ONNX node", (Arg("rate", "rate", 0.5, "fraction dropped in training"),),
+DROPOUT = OpDef("dropout", "identity at inference; no ONNX node",
+                (Arg("rate", "rate", 0.5, "fraction dropped in training"),),
                 same, no_params, no_macs, _nothing, Drawing("other", lambda a, paper: f"dropout {a['rate']:g}"),
                 passthrough=True)
 IDENTITY = OpDef("identity", "passes its input through", (), same, no_params, no_macs, _nothing,
-                 Drawing("other", labels.fixed("identity")), passthrough=True)
+                 Drawing("other", labels.fixed("identity"), wire=True), passthrough=True)
 
 DEFINITIONS = (DENSE, FLATTEN, DROPOUT, IDENTITY)

@@ -28,8 +28,8 @@ def _add_lower(layer: Layer, e: Emitter) -> list:
 
 CONCAT = MergeDef("concat", "the branches side by side on the channel axis; other sizes must agree",
                   _concat_infer, lambda layer, e: [e.node(layer, "Concat", [e.t(i) for i in layer.inputs], axis=1)],
-                  towers="stack", module="inception", legend="concatenate")
+                  towers="stack", module="inception", legend="concatenate", symbol=None)
 ADD = MergeDef("add", "the element-wise sum of branches of one shape", _add_infer, _add_lower,
-               towers="sum", module="residual", legend="add")
+               towers="sum", module="residual", legend="add", symbol="+")
 
 DEFINITIONS = (CONCAT, ADD)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from ..ir import Layer, Shape
 from . import labels
-from .base import Arg, Attrs, Drawing, Emitter, Lowering, OpDef, no_macs, no_params, spatial, windowed
+from .base import PADDING_DOC, Arg, Attrs, Drawing, Emitter, Lowering, OpDef, no_macs, no_params, spatial, windowed
 
 WINDOW_ARGS = (Arg("kernel", "kernel", doc="window size, e.g. 3x3"),
                Arg("stride", "size", None, "step; defaults to the kernel size"),
-               Arg("padding", "padding", "valid", "`same` (TensorFlow), `valid`, p, [ph, pw] or [top, left, bottom, right]"),
+               Arg("padding", "padding", "valid", PADDING_DOC),
                Arg("ceil_mode", "bool", False, "round the output size up (Caffe, PyTorch ceil_mode)"))
 
 
@@ -38,8 +38,9 @@ def _gap_lower(layer: Layer, e: Emitter) -> list:
             e.node(layer, "Flatten", [pooled], axis=1)]
 
 
-MAXPOOL = OpDef("maxpool", "max pooling; `stride` defaults to the kernel size", WINDOW_ARGS, window_infer, no_params, no_macs, _pool("MaxPool"),
-                Drawing("pool", labels.windowed("maxpool")), window_prepare, per_channel=True)
+MAXPOOL = OpDef("maxpool", "max pooling; `stride` defaults to the kernel size", WINDOW_ARGS, window_infer,
+                no_params, no_macs, _pool("MaxPool"), Drawing("pool", labels.windowed("maxpool")), window_prepare,
+                per_channel=True)
 AVGPOOL = OpDef(
     "avgpool", "average pooling; padding is excluded from the mean by default (TensorFlow/Keras, ONNX); "
     "PyTorch includes it (`count_include_pad=true`)",

@@ -1,0 +1,191 @@
+"""The resolved tree -> the view tree both pictures lay out.
+
+Consumes the resolved tree of `compiler.build_tree` (block calls kept as `RCall`, compiler/resolve.py)
+and the whole graph built from it (train-only heads included); produces the view tree: each node with
+its path, the name written for it, and, from the graph, its evaluated attributes and output shape. Also
+the questions both pictures ask of a view: is it a module (drawn as one box), of which kind.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence, Union
+
+from ..compiler.ir import Graph, Shape
+from ..compiler.ops import MERGES, Attrs
+from ..compiler.resolve import RAux, RCall, RMerge, RNode, ROp, RSeq
+from ..dsl import expr
+
+ModuleKind = Literal["inception", "residual", "reduction"]
+
+
+@dataclass(frozen=True)
+class VLayer:
+    path: str
+    op: str
+    attrs: Attrs
+    shape: Shape
+    name: str | None  # the name written in the document, if any
+
+
+@dataclass(frozen=True)
+class VSeq:
+    path: str
+    name: str | None
+    items: tuple[View, ...]
+
+
+@dataclass(frozen=True)
+class VBranch:
+    name: str
+    node: View
+    copies: int  # `tower x 32` in a branch list: one tower built, 32 meant
+    label: str  # the name, or `branch1 … branch32` for copies
+
+
+@dataclass(frozen=True)
+class VMerge:
+    path: str
+    name: str | None
+    op: str
+    branches: tuple[VBranch, ...]
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class VBlock:
+    path: str
+    name: str | None
+    block: str
+    call: str  # the call with its arguments evaluated: `inception_b(160)`
+    body: View
+    shape: Shape
+    params: tuple[tuple[str, str], ...] = ()  # each parameter and the value it is bound to, as text
+
+
+@dataclass(frozen=True)
+class VAux:
+    path: str
+    body: View
+
+
+View = Union[VLayer, VSeq, VMerge, VBlock, VAux, None]  # None: an `expect:` (nothing to draw)
+
+
+def views(tree: RSeq, graph: Graph) -> VSeq:
+    """The view tree of `tree`, each layer's attributes and shape taken from `graph` (built from it)."""
+    return _Viewer(graph).seq(tree)
+
+
+class _Viewer:
+    def __init__(self, graph: Graph):
+        self.name = graph.name
+        self.layers = {layer.name: layer for layer in graph.layers}
+        self.shapes: dict[str, Shape] = {}  # a name and every prefix of it -> the shape of its last layer
+        for layer in graph.layers:
+            parts = layer.name.split("/")
+            for i in range(1, len(parts) + 1):
+                self.shapes["/".join(parts[:i])] = layer.shape
+
+    def view(self, node: RNode) -> View:
+        if isinstance(node, ROp):
+            return self.layer(node)
+        if isinstance(node, RSeq):
+            return self.seq(node)
+        if isinstance(node, RMerge):
+            return self.merge(node)
+        if isinstance(node, RCall):
+            return self.call(node)
+        if isinstance(node, RAux):
+            return VAux(node.path, self.view(node.node))
+        return None  # an `expect:`
+
+    def seq(self, node: RSeq) -> VSeq:
+        return VSeq(node.path, node.name, tuple(self.view(item) for item in node.items))
+
+    def layer(self, node: ROp) -> VLayer:
+        layer = self.layers.get(node.path)
+        if layer is None:  # the tree and the graph built from it disagree on a name: a bug, never a guess
+            raise RuntimeError(f"cnnc draw: no layer `{node.path}` in the graph of `{self.name}`")
+        return VLayer(node.path, layer.op, layer.attrs, layer.shape, node.name)
+
+    def merge(self, node: RMerge) -> VMerge:
+        """One branch drawn per written branch: `tower x 32` resolved to 32 branches is drawn once."""
+        branches: list[VBranch] = []
+        first = 0
+        for label, copies in node.groups:
+            shown = label if copies == 1 else f"{label} … branch{first + copies}"
+            branches.append(VBranch(label, self.view(node.branches[first]), copies, shown))
+            first += copies
+        return VMerge(node.path, node.name, node.op, tuple(branches), self.shapes[node.path])
+
+    def call(self, node: RCall) -> VBlock:
+        params = tuple((name, value_text(value)) for name, value in node.params)
+        return VBlock(node.path, node.name, node.block, call_text(node.block, node.args, node.kwargs),
+                      self.view(node.body), self.shapes.get(node.path, ()), params)
+
+
+def value_text(value: expr.Value) -> str:
+    """A value as a document would write it: `true`, `3x3`, `[1, 2]`, `0.17`."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        if len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return f"{value[0]}x{value[1]}"
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def call_text(name: str, args: Sequence[expr.Value], kwargs: Sequence[tuple[str, expr.Value]]) -> str:
+    """`inception_b(160)`, `stage(64, 4, 3, stride=1)`; a call without arguments is its name."""
+    parts = [value_text(a) for a in args] + [f"{k}={value_text(v)}" for k, v in kwargs]
+    return f"{name}({', '.join(parts)})" if parts else name
+
+
+# ---- what a view is ----------------------------------------------------------------------------------
+def first_merge(view: View) -> VMerge | None:
+    """The merge that makes a block a module: its body's first merge, through nested blocks."""
+    if isinstance(view, VMerge):
+        return view
+    if isinstance(view, VBlock):
+        return first_merge(view.body)
+    if isinstance(view, VSeq):
+        for item in view.items:
+            found = first_merge(item)
+            if found is not None:
+                return found
+    return None
+
+
+def is_module(view: View) -> bool:
+    """A block drawn as one box: a merge, with at most functions and plain layers around it."""
+    if isinstance(view, VMerge):
+        return True
+    if isinstance(view, VBlock):
+        return is_module(view.body)
+    if isinstance(view, VSeq):
+        merges = [i for i in view.items if is_module(i)]
+        return len(merges) == 1 and all(i is None or i in merges or isinstance(i, VLayer) for i in view.items)
+    return False
+
+
+def strided(view: View) -> bool:
+    """Some layer inside has a stride above 1."""
+    if isinstance(view, VLayer):
+        return any(s > 1 for s in view.attrs.get("stride") or (1,))
+    if isinstance(view, VSeq):
+        return any(strided(i) for i in view.items)
+    if isinstance(view, VMerge):
+        return any(strided(b.node) for b in view.branches)
+    if isinstance(view, (VBlock, VAux)):
+        return strided(view.body)
+    return False
+
+
+def module_kind(view: VBlock | VMerge) -> ModuleKind:
+    """Stride 2 anywhere inside: a reduction module; else the kind its merge's definition names."""
+    if strided(view):
+        return "reduction"
+    merge = first_merge(view)
+    return MERGES[merge.op].module if merge is not None else "inception"
