@@ -103,7 +103,9 @@ def compile_to(net: str | os.PathLike | Document, path: str | os.PathLike, seed:
 def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: Weights | None, dtype: DType,
              fold_bn: bool) -> tuple[Lowered, Iterator[Iterator[np.ndarray]]]:
     from .compiler import lower_onnx
+    from .compiler.weights import check_seed
 
+    seed = check_seed(seed)  # before any work, and also when `weights` make the seed moot
     if dtype not in DTYPES:
         raise CnncError(f"dtype `{dtype}`: expected one of {', '.join(DTYPES)}")
     doc = load(net)
@@ -131,7 +133,8 @@ def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: W
 
 def initial_weights(net: str | os.PathLike | Document, seed: int = 0, aux: bool = True):
     """Every named tensor of the network with its seeded initial value: the template for `--weights`."""
-    from .compiler.weights import initial_weights as _initial
+    from .compiler.weights import check_seed, initial_weights as _initial
+    seed = check_seed(seed)  # now, not when the first tensor is asked for
     return ((p.name, v) for p, v in _initial(_build(load(net), aux), seed))
 
 

@@ -4,6 +4,9 @@ Each tensor draws from its own generator, seeded by the compile seed and a hash 
 so a tensor's values depend only on (seed, name, shape) — not on the order of layers or on what else
 is in the network. He-normal for conv and dense weights (std = sqrt(2 / fan_in)), zero biases,
 BN gamma 1, beta 0, running mean 0, running variance 1; constants that are `sign` draw +-1.
+
+A seed is an integer from 0 to 2**32-1, the range of the generator's first seed word; any other value
+is refused rather than reduced into it (masking made 2**32 silently the same network as 0).
 """
 from __future__ import annotations
 
@@ -12,7 +15,17 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import CnncError
 from .ir import Graph, Param
+
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(seed: object) -> int:
+    """`seed` as an int, when it is an integer from 0 to `SEED_MAX`; else a CnncError saying so."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
+        raise CnncError(f"seed must be an integer from 0 to 2**32-1 ({SEED_MAX}), got {seed!r}")
+    return int(seed)
 
 
 def initial(param: Param, seed: int) -> np.ndarray:
@@ -42,10 +55,16 @@ def initial_chunks(param: Param, seed: int, size: int) -> Iterator[np.ndarray]:
 
 def _rng(param: Param, seed: int) -> np.random.Generator:
     digest = hashlib.blake2b(param.name.encode(), digest_size=8).digest()
-    return np.random.default_rng([seed & 0xFFFFFFFF, int.from_bytes(digest, "little")])
+    return np.random.default_rng([check_seed(seed), int.from_bytes(digest, "little")])
 
 
 def initial_weights(graph: Graph, seed: int = 0) -> Iterator[tuple[Param, np.ndarray]]:
-    """Every parameter of `graph` with its initial value, in layer order (generated lazily)."""
+    """Every parameter of `graph` with its initial value, in layer order (generated lazily; the seed is
+    checked at once)."""
+    check_seed(seed)
+    return _initial_weights(graph, seed)
+
+
+def _initial_weights(graph: Graph, seed: int) -> Iterator[tuple[Param, np.ndarray]]:
     for param in graph.params:
         yield param, initial(param, seed)

@@ -1,16 +1,21 @@
 """Numerics against independent oracles: hand-computed cases for the semantics that decide whether a
-network matches its reference (TensorFlow `same` padding, ceil mode, padding in average pools), and
-onnx's ReferenceEvaluator against ONNX Runtime for whole small networks."""
+network matches its reference (TensorFlow `same` padding, ceil mode, padding in average pools), and a
+whole small network against numpy computed from its weights (the per-op references of tests/test_ops.py,
+composed by hand in the network's order)."""
 from __future__ import annotations
+
+import hashlib
+import re
 
 import numpy as np
 import pytest
-from onnx.reference import ReferenceEvaluator
 
 import cnnc
 from cnnc.compiler.ir import Param
+from cnnc.errors import CnncError
 
 from conftest import doc, net, run_onnx
+from test_ops import batchnorm, conv, lookup, pool, same_pads, softmax, wide_weights
 
 
 def compiled(body: str, input_shape: str, weights: dict[str, np.ndarray], extra: str = ""):
@@ -117,15 +122,34 @@ SMALL_NET = """\
 """
 
 
-def test_small_network_matches_onnx_reference_evaluator(rng):
+def small_network(x: np.ndarray, p) -> np.ndarray:
+    """SMALL_NET on a [N, 3, 9, 9] batch, layer by layer, with its pads worked out here."""
+    h = conv(x, p("conv.weight"), p("conv.bias"), (2, 2), same_pads(9, 9, (3, 3), (2, 2)))  # [8, 5, 5]
+    h = np.maximum(batchnorm(h, p, "batchnorm", 0.001), 0)
+    r = conv(h, p("add/residual/conv_1.weight"), None, pads=(0, 1, 0, 1))
+    r = conv(r, p("add/residual/conv_2.weight"), p("add/residual/conv_2.bias"), pads=(1, 0, 1, 0), groups=2)
+    h = h + batchnorm(r, p, "add/residual/batchnorm", 1e-5)
+    h = np.concatenate([
+        1 / (1 + np.exp(-conv(h, p("concat/branch1/conv.weight"), p("concat/branch1/conv.bias")))),
+        np.tanh(pool(h, "avg", (3, 3), (1, 1), (1, 1, 1, 1))),  # padding excluded from the mean
+        pool(h, "max", (3, 3), (1, 1), (1, 1, 1, 1)),
+        conv(h, p("concat/branch4.weight"), p("concat/branch4.bias"), pads=(2, 2, 2, 2), dilation=(2, 2)),
+    ], axis=1)  # [24, 5, 5]
+    h = pool(h, "max", (2, 2), (2, 2), ceil_mode=True).mean(axis=(2, 3))  # [24, 3, 3] -> [24]
+    return softmax(h @ p("dense.weight").T + p("dense.bias"))
+
+
+def test_small_network_matches_numpy_composed_from_its_weights(rng):
     graph = net(SMALL_NET, "[3, 9, 9]")
-    weights = [(p, rng.standard_normal(p.shape).astype(np.float32) * (0.5 if p.init == "he_normal" else 0.1)
-                + (1.0 if p.name.endswith("running_var") else 0.0)) for p in graph.params]
-    model = cnnc.compiler.to_onnx(graph, weights=weights)
-    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
-    expected = ReferenceEvaluator(model).run(None, {"input": x})[0]
-    np.testing.assert_allclose(run_onnx(model, x), expected, rtol=1e-4, atol=1e-5)
     assert graph.output_shape == (5,)
+    weights = wide_weights(graph, "small_network")
+    model = cnnc.compiler.to_onnx(graph, weights=[(p, weights[p.name]) for p in graph.params])
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    expected = small_network(x.astype(np.float64), lookup(weights))
+    np.testing.assert_allclose(run_onnx(model, x), expected, rtol=1e-4, atol=1e-6)
+    assert expected.std(axis=1).min() > 1e-2  # not saturated nor flat: the comparison means something
+    other = small_network(rng.standard_normal((2, 3, 9, 9)), lookup(weights))
+    assert np.abs(other - expected).max() > 1e-3
 
 
 def test_seeded_weights_are_he_normal(rng):
@@ -137,6 +161,44 @@ def test_seeded_weights_are_he_normal(rng):
     assert abs(value.mean()) < 1e-3
     bias = Param("x.bias", (4,), True, "zeros")
     assert not cnnc.compiler.weights.initial(bias, 0).any()
+
+
+def test_seeded_values_are_the_documented_draw_for_every_valid_seed():
+    # an independent derivation: one PCG64 per tensor, seeded by [seed, blake2b-8 of its name]
+    graph = net("  - conv(4, 3x3)\n  - flatten\n  - rbf(3)\n", "[2, 3, 3]")
+    weight, _, proto = graph.params
+    for seed in (0, 7, 2**32 - 1):
+        digest = int.from_bytes(hashlib.blake2b(weight.name.encode(), digest_size=8).digest(), "little")
+        draw = np.random.default_rng([seed, digest]).standard_normal(weight.size, dtype=np.float32)
+        expected = (draw * np.float32(np.sqrt(2 / (2 * 9)))).reshape(weight.shape)
+        np.testing.assert_array_equal(cnnc.compiler.weights.initial(weight, seed), expected)
+    assert not np.array_equal(*(cnnc.compiler.weights.initial(weight, s) for s in (0, 2**32 - 1)))
+    assert np.array_equal(*(cnnc.compiler.weights.initial(proto, s) for s in (7, np.int64(7))))
+
+
+BAD_SEEDS = [-1, 2**32, 2**64 + 7, True, False, np.bool_(True), 1.0, "0", None]
+
+
+@pytest.mark.parametrize("seed", BAD_SEEDS, ids=repr)
+def test_a_seed_outside_0_to_2_32_is_refused_not_masked(seed, tmp_path):
+    message = re.escape(f"seed must be an integer from 0 to 2**32-1 (4294967295), got {seed!r}")
+    network = doc("  - dense(2)\n", "[3]")
+    with pytest.raises(CnncError, match=message):
+        cnnc.compile(network, seed=seed)
+    with pytest.raises(CnncError, match=message):
+        cnnc.api.compile_to(network, tmp_path / "m.onnx", seed=seed)
+    assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(CnncError, match=message):
+        cnnc.api.initial_weights(network, seed)  # at the call, not at the first tensor
+    with pytest.raises(CnncError, match=message):
+        cnnc.compiler.weights.initial_weights(cnnc.build(network), seed)
+
+
+def test_the_largest_seed_is_recorded_whole_and_differs_from_zero():
+    models = {s: cnnc.compile(doc("  - dense(2)\n", "[3]"), seed=s) for s in (0, 2**32 - 1)}
+    for s, model in models.items():
+        assert {p.key: p.value for p in model.metadata_props}["cnnc.seed"] == str(s)
+    assert models[0].graph.initializer[0].raw_data != models[2**32 - 1].graph.initializer[0].raw_data
 
 
 # ---- the zoo's ops, each against numpy written from its paper's definition --------------------------
@@ -226,5 +288,6 @@ def test_scaled_residual_is_x_plus_scale_times_branch(rng):
          "add/residual/conv.bias": rng.standard_normal(2).astype(np.float32)}
     _, model = compiled(body, "[2, 3, 3]", w)
     x = rng.standard_normal((1, 2, 3, 3)).astype(np.float32)
-    up = np.einsum("fc,chw->fhw", w["add/residual/conv.weight"][:, :, 0, 0], x[0]) + w["add/residual/conv.bias"][:, None, None]
+    up = np.einsum("fc,chw->fhw", w["add/residual/conv.weight"][:, :, 0, 0], x[0]) \
+        + w["add/residual/conv.bias"][:, None, None]
     np.testing.assert_allclose(run_onnx(model, x)[0], np.maximum(x[0] + 0.17 * up, 0), rtol=1e-5, atol=1e-6)

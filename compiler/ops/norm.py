@@ -5,7 +5,7 @@ import numpy as np
 
 from ..ir import Layer, Param, Shape
 from . import labels
-from .base import Arg, Attrs, Drawing, Emitter, OpDef, no_macs, no_params, spatial
+from .base import Arg, Attrs, Drawing, Emitter, OpDef, OpError, no_macs, no_params, spatial
 
 
 def _bn_params(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
@@ -31,14 +31,20 @@ BATCHNORM = OpDef(
     lambda a, s: s if len(s) in (1, 3) else spatial(s), _bn_params, no_macs, _bn_lower,
     Drawing("norm", labels.fixed("BN"), "BN"), per_channel=True)
 
+def _lrn_infer(a: Attrs, shape: Shape) -> Shape:
+    if a["size"] % 2 == 0:  # ONNX Runtime refuses to load an even LRN, and Caffe to define one
+        raise OpError(f"`lrn` size must be odd (a window centred on each map), got {a['size']}", "size")
+    return spatial(shape)
+
+
 LRN = OpDef(
     "lrn", "local response normalisation across channels, ONNX/Caffe convention: "
     "`x / (bias + alpha / size * sum of x^2 over size maps) ^ beta`; the AlexNet paper's k=2, alpha=1e-4 "
     "undivided is `lrn(5, 0.0005, 0.75, 2)`",
-    (Arg("size", "int", 5, "number of neighbouring maps summed over"),
+    (Arg("size", "int", 5, "number of neighbouring maps summed over (odd)"),
      Arg("alpha", "float", 1e-4, "scale of the sum (divided by `size`)"),
      Arg("beta", "float", 0.75, "exponent"), Arg("bias", "float", 1.0, "added before the exponent")),
-    lambda a, s: spatial(s), no_params, no_macs,
+    lambda a, s: _lrn_infer(a, s), no_params, no_macs,
     lambda layer, e: [e.node(layer, "LRN", [e.t(layer.inputs[0])],
                              **{k: layer.attrs[k] for k in ("size", "alpha", "beta", "bias")})],
     Drawing("other", lambda a, paper: f"LRN {a['size']}"))

@@ -1,0 +1,131 @@
+"""Data flows one way: `dsl` knows nothing of the compiler or ONNX, `compiler` nothing of the runtime
+or the CLI, `runtime` nothing of YAML or the stages before it. Checked on the source with `ast`, not by
+importing it, so that a lazy import inside a function (or under TYPE_CHECKING) counts as much as one at
+the top; relative imports are resolved against the installed layout (pyproject's `package-dir`)."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Each top-level folder and the package it installs as.
+PACKAGES = {"cnnc": "cnnc", "dsl": "cnnc.dsl", "compiler": "cnnc.compiler", "runtime": "cnnc.runtime"}
+FORBIDDEN = {
+    "dsl": ("cnnc.compiler", "cnnc.runtime", "cnnc.cli", "cnnc.api", "onnx", "onnxruntime"),
+    "compiler": ("cnnc.runtime", "cnnc.cli", "onnxruntime"),
+    "runtime": ("cnnc.dsl", "cnnc.compiler", "cnnc.cli", "cnnc.api", "yaml", "lark"),
+}
+
+
+def module_name(file: Path) -> tuple[str, bool]:
+    """The dotted module a source file installs as, and whether it is a package's `__init__`."""
+    folder, *rest = file.relative_to(ROOT).with_suffix("").parts
+    is_package = rest[-1] == "__init__"
+    parts = [PACKAGES[folder], *(rest[:-1] if is_package else rest)]
+    return ".".join(parts), is_package
+
+
+def imported(source: str, module: str, is_package: bool = False) -> set[str]:
+    """Every module `source` (the text of `module`) may import: `import a.b` gives `a.b`; `from x import
+    y` gives `x` and `x.y` (y may be a submodule); relative imports are made absolute; so are
+    `importlib.import_module("...")` and `__import__("...")` with a literal name."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                if node.level - 1 >= len(anchor):
+                    raise ValueError(f"{module}: `from {'.' * node.level}{base}` goes above the top package")
+                anchor = anchor[:len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Call) and _dynamic(node.func) and node.args \
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            found.add(node.args[0].value)
+    return found
+
+
+def _dynamic(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Name) and func.id in ("__import__", "import_module")) or \
+        (isinstance(func, ast.Attribute) and func.attr == "import_module")
+
+
+def violations(stage: str, sources: dict[str, tuple[str, bool]]) -> list[str]:
+    """`module: imports X` for each forbidden import; `sources` maps a module to (its text, is_package)."""
+    bad = []
+    for module, (text, is_package) in sorted(sources.items()):
+        for name in sorted(imported(text, module, is_package)):
+            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[stage]):
+                bad.append(f"{module}: imports {name}")
+    return bad
+
+
+def stage_sources(stage: str) -> dict[str, tuple[str, bool]]:
+    out = {}
+    for file in sorted((ROOT / stage).rglob("*.py")):
+        module, is_package = module_name(file)
+        out[module] = (file.read_text(encoding="utf-8"), is_package)
+    return out
+
+
+@pytest.mark.parametrize("stage", list(FORBIDDEN))
+def test_each_stage_imports_nothing_downstream(stage: str):
+    sources = stage_sources(stage)
+    assert sources, f"no sources found under {stage}/"
+    assert violations(stage, sources) == []
+
+
+def test_the_layout_is_pyprojects():
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    package_dir = config["tool"]["setuptools"]["package-dir"]
+    for folder, package in PACKAGES.items():
+        assert package_dir[package] == folder
+
+
+# ---- the checker itself ------------------------------------------------------------------------
+@pytest.mark.parametrize("stage,module,source,caught", [
+    ("dsl", "cnnc.dsl.schema", "from ..compiler import lower\n", "cnnc.compiler"),
+    ("dsl", "cnnc.dsl.schema", "from .. import compiler\n", "cnnc.compiler"),
+    ("dsl", "cnnc.dsl.schema", "def f():\n    import onnx.helper\n", "onnx.helper"),
+    ("compiler", "cnnc.compiler.ops.base", "from ...runtime.session import Session\n", "cnnc.runtime.session"),
+    ("compiler", "cnnc.compiler.lower", "from cnnc import cli\n", "cnnc.cli"),
+    ("compiler", "cnnc.compiler.lower", "import importlib\nimportlib.import_module('onnxruntime')\n", "onnxruntime"),
+    ("compiler", "cnnc.compiler.lower", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                        "    import onnxruntime as ort\n", "onnxruntime"),
+    ("runtime", "cnnc.runtime.bench", "from ..dsl.document import load\n", "cnnc.dsl.document"),
+    ("runtime", "cnnc.runtime.bench", "import yaml\n", "yaml"),
+    ("runtime", "cnnc.runtime.bench", "from lark import Lark\n", "lark"),
+], ids=["dsl-relative-compiler", "dsl-relative-package", "dsl-lazy-onnx", "compiler-runtime", "compiler-cli",
+        "compiler-import-module", "compiler-type-checking", "runtime-dsl", "runtime-yaml", "runtime-lark"])
+def test_the_checker_catches_a_violation(stage: str, module: str, source: str, caught: str):
+    assert f"{module}: imports {caught}" in violations(stage, {module: (source, False)})
+
+
+@pytest.mark.parametrize("stage,module,is_package,source", [
+    ("dsl", "cnnc.dsl.document", False, "from ..errors import CnncError\nfrom . import expr\nimport yaml\n"),
+    ("compiler", "cnnc.compiler", True, "from ..dsl.document import Document\nfrom .ops import OPS\nimport onnx\n"),
+    ("compiler", "cnnc.compiler.ops", True, "from ...dsl.schema import MERGES\nfrom . import conv\n"),
+    ("runtime", "cnnc.runtime.session", False, "from .errors import RuntimeUnavailable\nimport onnxruntime\n"),
+    ("runtime", "cnnc.runtime.quantize", False, "from ..files import atomic_file\nimport onnx\n"),
+], ids=["dsl", "compiler-init", "ops-init", "runtime", "runtime-files"])
+def test_the_checker_lets_allowed_imports_pass(stage: str, module: str, is_package: bool, source: str):
+    assert violations(stage, {module: (source, is_package)}) == []
+
+
+def test_relative_imports_resolve_against_the_installed_packages():
+    assert imported("from ...dsl.expr import Value\n", "cnnc.compiler.ops.base") >= {"cnnc.dsl.expr"}
+    assert imported("from ..ir import Layer\n", "cnnc.compiler.ops.conv") >= {"cnnc.compiler.ir"}
+    assert imported("from . import conv\n", "cnnc.compiler.ops", is_package=True) == \
+        {"cnnc.compiler.ops", "cnnc.compiler.ops.conv"}
+    assert module_name(ROOT / "compiler" / "ops" / "base.py") == ("cnnc.compiler.ops.base", False)
+    assert module_name(ROOT / "dsl" / "__init__.py") == ("cnnc.dsl", True)
+    with pytest.raises(ValueError, match="goes above the top package"):
+        imported("from .... import x\n", "cnnc.dsl.schema")
