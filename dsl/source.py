@@ -95,6 +95,10 @@ def loads(raw: bytes | str, name: str = "<string>") -> Source:
     if root is None:
         raise SourceError(f"`{name}` is empty; a network file is a mapping with `network`, `input` "
                           f"and `layers`", Location(name, 1, 1, ""))
+    overflow = _overflow(root, MAX_NODES)
+    if overflow is not None:  # refused before converting: an alias bomb would take seconds to walk
+        raise SourceError(f"the document expands to more than {MAX_NODES:,} nodes (aliases?)",
+                          at(overflow.start_mark))
     converter = _Converter(text, at)
     data = converter.convert(root, ())
     return Source(name, text, data, converter.positions)
@@ -146,6 +150,39 @@ class _GuardedLoader(yaml.SafeLoader):
 
 _SCALARS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
             "tag:yaml.org,2002:null", "tag:yaml.org,2002:str"}
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [v for _k, v in node.value]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _overflow(root: yaml.Node, budget: int) -> yaml.Node | None:
+    """The node at which walking `root` with its aliases expanded would pass `budget` nodes, or None.
+
+    Each distinct node's expanded size is counted once (aliases share nodes), so this takes time in the
+    size of the file, not of its expansion; the descent then finds the node a walk in order would stop
+    at, skipping every subtree that fits."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 1 + sum(size(child) for child in _children(node))
+        return sizes[id(node)]
+
+    if size(root) <= budget:
+        return None
+    node, left = root, budget
+    while True:
+        left -= 1
+        if left < 0:
+            return node
+        for child in _children(node):
+            if size(child) > left:
+                node = child
+                break
+            left -= size(child)
 
 
 class _Converter:
@@ -233,7 +270,7 @@ class _Converter:
     def _loc_at(self, index: int) -> Location:
         line = self.text.count("\n", 0, index)
         col = index - (self.text.rfind("\n", 0, index) + 1)
-        return self.at(yaml.Mark("", index, line, col, None, None))
+        return self.at(yaml.Mark("", index, line, col, None, index))  # no buffer: the pointer goes unread
 
     def _rejoin_items(self, nodes: list) -> list:
         out: list = []
