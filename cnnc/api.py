@@ -224,13 +224,8 @@ def _write(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], values: Ite
             _reserve(out, layout.size)
             if data is not None:
                 _reserve(data, layout.data_size)
-            total, done = layout.size + layout.data_size, 0
-
-            def step(n: int) -> None:
-                nonlocal done
-                done += n
-                progress(done, total)  # type: ignore[misc]
-            protowriter.write(layout, tensors, values, out, data, step if progress else None)
+            step = _running_total(progress, layout.size + layout.data_size) if progress else None
+            protowriter.write(layout, tensors, values, out, data, step)
         with _signals_held():  # the pair is replaced together or not at all
             if data_path:
                 os.replace(data_tmp, data_path)
@@ -253,6 +248,17 @@ def _reserve(file: Any, size: int) -> None:
             os.posix_fallocate(file.fileno(), 0, size)
 
 
+def _running_total(progress: Callable[[int, int], None], total: int) -> Callable[[int], None]:
+    """A step that tells `progress` the bytes written so far, of `total`, after each chunk."""
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(done, total)
+    return step
+
+
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM wait until the block is done, then reach their handlers."""
@@ -268,5 +274,5 @@ def _signals_held() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
-        for s in caught:
-            signal.raise_signal(s)
+        for signum in caught:
+            signal.raise_signal(signum)

@@ -25,7 +25,7 @@ def expand(doc: Document, header: str | None = None) -> str:
         data["description"] = doc.description
     data["input"] = _Flow(doc.input)
     tree, _warnings = resolve(doc)
-    data["layers"] = _sequence(without_calls(tree), "")  # type: ignore[arg-type]
+    data["layers"] = _sequence(without_calls(tree), "")
     header = header or (f"{doc.name}, expanded by `cnnc expand` from {doc.source.file}: every block call and\n"
                         f"repeat resolved, every argument explicit; it builds the same graph under the same names.")
     comment = "".join(f"# {line}\n" for line in header.splitlines())
@@ -76,9 +76,9 @@ def _sequence(seq: RSeq, path: str) -> list:
         items.append((name, natural(child) if natural else None, child))
     bare = _bare(items)
     out = []
-    for (name, _natural, child), unnamed in zip(items, bare):
-        value = _node(child, f"{path}/{name}" if path and name else name or path)
-        out.append(value if unnamed or name is None else {name: value})
+    for (key, _natural, child), unnamed in zip(items, bare):
+        value = _node(child, f"{path}/{key}" if path and key else key or path)
+        out.append(value if unnamed or key is None else {key: value})
     return out
 
 
@@ -86,12 +86,13 @@ def _bare(items: list[tuple[str | None, str | None, RNode]]) -> list[bool]:
     """Which items to write without their names: those the language would name (and number, as in
     `maxpool_1`, `maxpool_2`) exactly as they are named now. Writing every name is always right, since
     the names in a sequence are distinct; start from all that could do without and drop the misnamed."""
-    bare = [natural is not None and (name == natural or _numbered(name, natural))
+    bare = [natural is not None and name is not None and (name == natural or _numbered(name, natural))
             for name, natural, _ in items]
     while True:
         bases = [natural if b else name for (name, natural, _), b in zip(items, bare)]
-        counts, seen = Counter(b for b in bases if b is not None), Counter()
-        wrong = set()  # the bases under which some item would be misnamed
+        counts = Counter(b for b in bases if b is not None)
+        seen: Counter[str] = Counter()
+        wrong: set[str] = set()  # the bases under which some item would be misnamed
         for base, (name, _natural, _child) in zip(bases, items):
             if base is not None:
                 seen[base] += 1
@@ -118,7 +119,9 @@ def _node(node: RNode, path: str) -> Any:
         return {node.op: _branches(node)}
     if isinstance(node, RAux):
         return {"aux": _node(node.node, path)}
-    return {"expect": _Flow(node.shape)}
+    if isinstance(node, RExpect):
+        return {"expect": _Flow(node.shape)}
+    raise TypeError(f"a {type(node).__name__} in an expanded tree (`without_calls` dissolves them): a cnnc bug")
 
 
 def _branches(merge: RMerge) -> Any:

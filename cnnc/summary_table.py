@@ -221,9 +221,10 @@ def print_summary(info: Mapping[str, Any], table_rows: list[Row], file=None) -> 
             console.print(line, markup=False, soft_wrap=True)
         return
     # a pipe or a file: plain text, wide enough that no name is wrapped, without trailing blanks
-    plain = Console(file=io.StringIO(), width=_width(table_rows), color_system=None, highlight=False)
+    text = io.StringIO()
+    plain = Console(file=text, width=_width(table_rows), color_system=None, highlight=False)
     plain.print(table)
-    lines = [line.rstrip() for line in plain.file.getvalue().splitlines()]
+    lines = [line.rstrip() for line in text.getvalue().splitlines()]
     (file or sys.stdout).write("\n".join(lines + totals) + "\n")
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import onnx
 
     from .lower import DType, Lowered
+    from .values import Recipe
 
 
 def build(doc: Document, aux: bool = False) -> Graph:
@@ -67,7 +68,8 @@ def lower_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.nd
     from .values import Given, Seeded, values
 
     source = Given(weights) if weights is not None else Seeded(seed)
-    sources, recipes = graph.params, {}
+    sources = graph.params
+    recipes: dict[str, Recipe] = {}
     if group_towers:
         from .towers import group_towers as stack
         graph, stacked = stack(graph)

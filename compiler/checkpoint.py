@@ -124,7 +124,7 @@ def _write_safetensors(f, tensors: Iterable[tuple[str, np.ndarray]], metadata: M
     text += b" " * (-len(text) % 8)
     f.write(struct.pack("<Q", len(text)) + text)
     for _, v in arrays:
-        f.write(memoryview(v).cast("B"))
+        f.write(v.data.cast("B"))
 
 
 # ---- npz ------------------------------------------------------------------------------------------

@@ -75,8 +75,8 @@ class _Inferer:
             out = spec.infer(attrs, shape)
             params = spec.params(attrs, shape, node.path)
         except OpError as e:
-            raise ShapeError(f"{_label(node)} on input {_fmt(shape)}: {e}",
-                             node.arg_locs.get(e.arg, node.loc), node.trace) from None
+            loc = node.arg_locs.get(e.arg, node.loc) if e.arg is not None else node.loc
+            raise ShapeError(f"{_label(node)} on input {_fmt(shape)}: {e}", loc, node.trace) from None
         if any(d < 1 for d in out):
             raise ShapeError(f"{_label(node)} turns {_fmt(shape)} into {_fmt(out)}: a size "
                              f"reached zero", node.loc, node.trace)

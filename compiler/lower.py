@@ -162,5 +162,7 @@ def _boundaries(graph: Graph, outputs: list[tuple[str, str, tuple[int, ...]]], c
 
 
 def _unique(infos: list[onnx.ValueInfoProto]) -> list[onnx.ValueInfoProto]:
-    seen: set[str] = set()
-    return [i for i in infos if not (i.name in seen or seen.add(i.name))]
+    first: dict[str, onnx.ValueInfoProto] = {}
+    for info in infos:
+        first.setdefault(info.name, info)
+    return list(first.values())

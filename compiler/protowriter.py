@@ -25,10 +25,11 @@ ALIGN = 4096
 MAX_PROTO_BYTES = (1 << 31) - 1  # the most protobuf reads as one message
 _LEN = 2  # wire type of length-delimited fields
 _MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
-_DATA_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
-               np.dtype(np.int64): TensorProto.INT64, np.dtype(np.int32): TensorProto.INT32,
-               np.dtype(np.float64): TensorProto.DOUBLE, np.dtype(np.uint8): TensorProto.UINT8,
-               np.dtype(np.int8): TensorProto.INT8, np.dtype(np.bool_): TensorProto.BOOL}
+_DATA_TYPES: dict[np.dtype, int] = {
+    np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
+    np.dtype(np.int64): TensorProto.INT64, np.dtype(np.int32): TensorProto.INT32,
+    np.dtype(np.float64): TensorProto.DOUBLE, np.dtype(np.uint8): TensorProto.UINT8,
+    np.dtype(np.int8): TensorProto.INT8, np.dtype(np.bool_): TensorProto.BOOL}
 
 
 class TensorSpec(NamedTuple):
@@ -73,7 +74,9 @@ def layout(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], location: s
     if len(graph) != 1:
         raise ValueError("the skeleton has no graph")
     early, own, late = _split(_fields(graph[0][1]), _GRAPH_INITIALIZER)
-    entries, external, inline, offset = [], [], 0, 0
+    entries: list[bytes] = []
+    external: list[int | None] = []
+    inline = offset = 0
     for spec in tensors:
         if location is not None and spec.nbytes >= EXTERNAL_MIN_BYTES:
             offset = -(-offset // ALIGN) * ALIGN
@@ -106,13 +109,15 @@ def write(layout: Layout, tensors: Sequence[TensorSpec], values: Iterable[Iterab
     for spec, entry, offset, chunks in zip(tensors, layout.entries, layout.external, values):
         out.write(entry)
         written += len(entry)
-        target = out if offset is None else data
-        if offset is not None:
-            data.write(bytes(offset - position))  # type: ignore[union-attr]
+        if offset is None or data is None:  # data is None only without external tensors (checked above)
+            target = out
+        else:
+            target = data
+            data.write(bytes(offset - position))
         size = 0
         for chunk in [chunks] if isinstance(chunks, np.ndarray) else chunks:
             raw = _raw(spec, chunk)
-            target.write(raw)  # type: ignore[union-attr]
+            target.write(raw)
             size += raw.nbytes
             if progress is not None:
                 progress(raw.nbytes)
@@ -137,7 +142,7 @@ def _raw(spec: TensorSpec, chunk: np.ndarray) -> memoryview:
     if chunk.dtype != spec.dtype:
         raise ValueError(f"`{spec.name}`: announced {spec.dtype}, got {chunk.dtype}")
     chunk = np.ascontiguousarray(chunk, dtype=spec.dtype.newbyteorder("<"))  # raw_data is little-endian
-    return memoryview(chunk.reshape(-1).view(np.uint8))
+    return chunk.reshape(-1).view(np.uint8).data
 
 
 def _header(spec: TensorSpec) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Union
+from typing import Iterator, Union, overload
 
 from ..dsl import expr
 from ..dsl.document import (AuxNode, CallNode, Document, Layer, MergeNode, NamedNode, SeqNode,
@@ -23,7 +23,7 @@ from ..errors import CnncError, Location, did_you_mean
 from .errors import ResolveError
 from ..dsl.errors import ExprError
 from .limits import current as current_limits
-from .ops import KINDS, OPS, Attrs, OpError
+from .ops import KINDS, OPS, Attrs, OpDef, OpError
 
 
 
@@ -124,6 +124,10 @@ def resolve(doc: Document) -> tuple[RSeq, tuple[CompileWarning, ...]]:
     return tree, tuple(unused)
 
 
+@overload
+def without_calls(node: RSeq) -> RSeq: ...
+@overload
+def without_calls(node: RNode) -> RNode: ...
 def without_calls(node: RNode) -> RNode:
     """The tree as if block calls dissolved into what they expand to (the shape `cnnc expand` writes)."""
     if isinstance(node, RCall):
@@ -157,7 +161,7 @@ class _Resolver:
         self.calls = 0
         self.limits = current_limits()
         self.used: set[str] = set()
-        self._arg_locs: dict[int, tuple[CallNode, dict[str, Location]]] = {}
+        self._sites: dict[int, tuple[CallNode, dict[str, expr.Value], dict[str, Location]]] = {}
         self._bound: dict[tuple, Attrs] = {}  # shared, never modified: later stages copy before changing
         self.constants = {key: setting.value for key, setting in doc.constants.items()}
         for name, block in doc.blocks.items():
@@ -284,29 +288,34 @@ class _Resolver:
     def op(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope,
            name: str | None = None) -> ROp:
         spec = OPS[node.item.call.name]
-        given = {a.name for a in spec.args[:len(args)]} | set(kwargs)
-        settings = {k: s for k, s in self.doc.defaults.get(spec.name, {}).items() if k not in given}
-        call = node.item.call
-        cached = self._arg_locs.get(id(node))
-        if cached is not None:  # the same for every expansion of this call: computed once
-            arg_locs = cached[1]
-        else:
-            arg_locs = {k: s.loc for k, s in settings.items()}
-            arg_locs.update((a.name, node.loc.shifted(v.col)) for a, v in zip(spec.args, call.args))
-            arg_locs.update((key, node.loc.shifted(col)) for key, _v, col in call.kwargs)
-            self._arg_locs[id(node)] = (node, arg_locs)  # holding the node keeps its id from being reused
+        site = self._sites.get(id(node))
+        if site is None:  # what the call site decides is the same for every expansion: computed once
+            site = self._sites[id(node)] = self._site(node, spec)
+        _node, defaults, arg_locs = site
         key = (spec.name, tuple(args), tuple(kwargs.items()))
         try:
             attrs = self._bound.get(key)
             if attrs is None:  # repeats bind the same arguments again and again
-                attrs = self._bound[key] = spec.bind(args, {**{k: s.value for k, s in settings.items()}, **kwargs})
+                attrs = self._bound[key] = spec.bind(args, {**defaults, **kwargs})
         except OpError as e:
-            raise self._error(str(e), arg_locs.get(e.arg, node.loc), scope) from None
+            loc = arg_locs.get(e.arg, node.loc) if e.arg is not None else node.loc
+            raise self._error(str(e), loc, scope) from None
         self.layers += 1
         if self.layers > self.limits.layers:
             raise self._error(f"the network expands to more than {self.limits.layers:,} layers (limit `layers`)",
                               node.loc, scope)
         return ROp(path, spec.name, attrs, node.loc, scope.trace, arg_locs, name)
+
+    def _site(self, node: CallNode, spec: OpDef) -> tuple[CallNode, dict[str, expr.Value], dict[str, Location]]:
+        """The file defaults a call of `spec` at `node` takes (those it does not set itself) and where
+        each argument is written; the node is kept so that its id is not reused."""
+        call = node.item.call
+        given = {a.name for a in spec.args[:len(call.args)]} | {key for key, _v, _c in call.kwargs}
+        settings = {k: s for k, s in self.doc.defaults.get(spec.name, {}).items() if k not in given}
+        arg_locs = {k: s.loc for k, s in settings.items()}
+        arg_locs.update((a.name, node.loc.shifted(v.col)) for a, v in zip(spec.args, call.args))
+        arg_locs.update((key, node.loc.shifted(col)) for key, _v, col in call.kwargs)
+        return node, {k: s.value for k, s in settings.items()}, arg_locs
 
     def block(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope,
               written: str | None = None) -> RCall:

@@ -48,9 +48,10 @@ def _find(graph: Graph) -> tuple[Layer, list[list[Layer]]] | None:
     for merge in layers:
         towers = MERGES[merge.op].towers if merge.op in MERGES else None
         if towers is not None and len(merge.inputs) >= 2:
-            chains = [_chain(t, producer, uses) for t in merge.inputs]
-            if _rewritable(towers, chains):
-                return merge, chains  # type: ignore[return-value]
+            found = [_chain(t, producer, uses) for t in merge.inputs]
+            chains = [c for c in found if c is not None]
+            if len(chains) == len(found) and _rewritable(towers, chains):
+                return merge, chains
     return None
 
 
@@ -75,13 +76,13 @@ def _plain_conv(layer: Layer) -> bool:
     return layer.op == "conv" and layer.attrs.get("connections") is None
 
 
-def _rewritable(towers: str, chains: list[list[Layer] | None]) -> bool:
-    if any(c is None for c in chains) or len({len(c) for c in chains}) != 1:  # type: ignore[arg-type]
+def _rewritable(towers: str, chains: list[list[Layer]]) -> bool:
+    if len({len(c) for c in chains}) != 1:
         return False
     first = chains[0]
-    if len({c[0].inputs[0] for c in chains}) != 1:  # type: ignore[index]
+    if len({c[0].inputs[0] for c in chains}) != 1:
         return False
-    if any(_signature(c[k]) != _signature(first[k]) for c in chains[1:] for k in range(len(first))):  # type: ignore[index]
+    if any(_signature(c[k]) != _signature(first[k]) for c in chains[1:] for k in range(len(first))):
         return False
     if not (_plain_conv(first[0]) and first[0].attrs["groups"] == 1):
         return False

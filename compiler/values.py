@@ -11,6 +11,7 @@ depend only on names and sources, never on which thread made them: the output st
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections import deque
@@ -30,7 +31,8 @@ Chunks = Iterator[np.ndarray]
 
 
 class Recipe(Protocol):
-    sources: tuple[str, ...]
+    @property
+    def sources(self) -> tuple[str, ...]: ...  # read-only: the recipes are frozen dataclasses
 
     def assemble(self, values: list[np.ndarray]) -> np.ndarray: ...
 
@@ -87,7 +89,7 @@ def values(params: Sequence[Param], sources: Sequence[Param], source: Source, re
         return (_cast(param.name, chunk, np.dtype(dtype)) for chunk in made)
 
     with _small_pages():
-        yield from _Streams([lambda p=p: chunks(p) for p in params], workers)
+        yield from _Streams([functools.partial(chunks, p) for p in params], workers)
 
 
 def _pieces(value: np.ndarray, size: int) -> Chunks:

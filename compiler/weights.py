@@ -41,14 +41,12 @@ def initial_chunks(param: Param, seed: int, size: int) -> Iterator[np.ndarray]:
     std = np.float32(np.sqrt(2.0 / param.fan_in))
     for start in range(0, param.size, size):
         n = min(size, param.size - start)
-        if param.init == "zeros":
-            yield np.zeros(n, np.float32)
-        elif param.init == "ones":
-            yield np.ones(n, np.float32)
+        if rng is None:  # zeros or ones: nothing is drawn
+            yield np.zeros(n, np.float32) if param.init == "zeros" else np.ones(n, np.float32)
         elif param.init == "sign":
-            yield np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(np.float32)  # type: ignore[union-attr]
+            yield np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(np.float32)
         else:
-            values = rng.standard_normal(n, dtype=np.float32)  # type: ignore[union-attr]
+            values = rng.standard_normal(n, dtype=np.float32)
             values *= std
             yield values
 

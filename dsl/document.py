@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Union
+from typing import Union
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from . import expr, schema
 from ..errors import CnncError, Location, MultipleErrors, did_you_mean
@@ -42,7 +43,7 @@ class Branch:
 
 @dataclass(frozen=True)
 class MergeNode:
-    op: Literal["concat", "add"]
+    op: schema.MergeOp
     branches: tuple[Branch, ...]
     loc: Location
 
@@ -180,7 +181,7 @@ class _Builder:
         loc = self.src.loc(path + ("<key>",))
         sig = self.parse(key, "signature", path + ("<key>",))
         body = self.node(self.src.data["blocks"][key], path)
-        if sig is None:
+        if not isinstance(sig, expr.Signature):  # None: the parse error is collected already
             return BlockDef(expr.Signature(0, key, ()), body, loc)
         seen: set[str] = set()
         for param in sig.params:
@@ -257,7 +258,7 @@ def _is_tag(element: str) -> bool:
 _TOP_LEVEL_KEYS = list(schema.Network.model_fields)
 
 
-def _message(e: dict, path: NodePath) -> str:
+def _message(e: ErrorDetails, path: NodePath) -> str:
     where = _dotted(path)
     if e["type"] == "extra_forbidden":
         key = path[-1] if path else "?"
@@ -267,10 +268,8 @@ def _message(e: dict, path: NodePath) -> str:
         return f"missing key `{path[-1] if path else e['loc'][-1]}`"
     got = e.get("input")
     shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-    if e["type"] == "value_error":
-        e = {**e, "msg": e["msg"].removeprefix("Value error, ")}
-    return f"{where}: {e['msg'][0].lower() + e['msg'][1:]} (got {shown})" if where else \
-        f"{e['msg']} (got {shown})"
+    msg = e["msg"].removeprefix("Value error, ") if e["type"] == "value_error" else e["msg"]
+    return f"{where}: {msg[0].lower() + msg[1:]} (got {shown})" if where else f"{msg} (got {shown})"
 
 
 def _dotted(path: NodePath) -> str:

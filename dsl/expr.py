@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache, cache
-from typing import Mapping, Union
+from typing import Any, Callable, Mapping, Union
 
 import lark
 from lark import Lark, Transformer, v_args
@@ -84,8 +84,15 @@ class Signature(Node):
 
 
 # ---- parsing ------------------------------------------------------------------------------------
-def _col(meta_or_token) -> int:
+def _col(meta_or_token: object) -> int:
     return getattr(meta_or_token, "start_pos", 0) or 0  # offset into the text (it may span lines)
+
+
+def _bin(op: str) -> Callable[[Any, Any, list[Node]], BinOp]:
+    """A transformer method building a `BinOp` for `op` (one per arithmetic rule)."""
+    def method(self: Any, meta: Any, children: list[Node]) -> BinOp:
+        return BinOp(_col(meta), op, children[0], children[1])
+    return method
 
 
 @v_args(meta=True)
@@ -111,11 +118,6 @@ class _ToNodes(Transformer):
 
     def neg(self, meta, children):
         return Neg(_col(meta), children[0])
-
-    def _bin(op):  # noqa: N805 - a factory used while the class body runs
-        def method(self, meta, children):
-            return BinOp(_col(meta), op, children[0], children[1])
-        return method
 
     add, sub, mul = _bin("+"), _bin("-"), _bin("*")
     floordiv, truediv, mod = _bin("//"), _bin("/"), _bin("%")
@@ -226,7 +228,7 @@ def _describe(e: lark.exceptions.UnexpectedInput, text: str) -> str:
             isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"):
         return "it ends too early (an unclosed bracket or a missing value?)"
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
-        return f"unexpected character {text[e.pos_in_stream]!r}"
+        return f"unexpected character {e.char!r}"
     token = getattr(e, "token", None)
     hint = ""
     if token is not None and token.type == "NAME" and str(token).startswith("x") and str(token)[1:].isdigit():
@@ -250,23 +252,22 @@ def evaluate(node: Node, env: Mapping[str, Value], loc: Location) -> Value:
         case ListExpr(items=items):
             return tuple(evaluate(i, env, loc) for i in items)
         case Neg(operand=operand):
-            value = evaluate(operand, env, loc)
-            _need_number(value, "-", node, loc)
-            return -value
+            return -_number(evaluate(operand, env, loc), "-", node, loc)
         case BinOp(op=op, left=left, right=right):
             a, b = evaluate(left, env, loc), evaluate(right, env, loc)
             return _arith(op, a, b, node, loc)
     raise ExprError(f"`{type(node).__name__}` is not a value", loc.shifted(node.col))
 
 
-def _need_number(value: Value, op: str, node: Node, loc: Location) -> None:
+def _number(value: Value, op: str, node: Node, loc: Location) -> int | float:
+    """`value` itself if it is a number (not a bool), else a located error for `op`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ExprError(f"`{op}` needs numbers, got {describe(value)}", loc.shifted(node.col))
+    return value
 
 
-def _arith(op: str, a: Value, b: Value, node: Node, loc: Location) -> Value:
-    _need_number(a, op, node, loc)
-    _need_number(b, op, node, loc)
+def _arith(op: str, left: Value, right: Value, node: Node, loc: Location) -> Value:
+    a, b = _number(left, op, node, loc), _number(right, op, node, loc)
     if op in ("//", "/", "%") and b == 0:
         raise ExprError(f"division by zero in `{op}`", loc.shifted(node.col))
     result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,

@@ -8,7 +8,7 @@ completion and hover help (`cnnc schema`, shipped as `dsl/cnnc.schema.json`).
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from typing_extensions import TypeAliasType
 
@@ -19,7 +19,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Scalar = Union[bool, int, float, str]
-MERGES = ("concat", "add")
+MergeOp = Literal["concat", "add"]
+MERGES: tuple[MergeOp, ...] = ("concat", "add")
 RESERVED = (*MERGES, "expect", "aux")
 TAGS = ("call", "sequence", *RESERVED, "named", "list", "mapping")  # the union tags used below
 SCHEMA_FILE = "cnnc.schema.json"  # beside this module; `cnnc schema` prints the same text
@@ -122,37 +123,45 @@ class Named(RootModel[dict[Identifier, "LayerNode"]]):
         return value
 
 
-LayerNode = TypeAliasType("LayerNode", Annotated[
-    Union[
-        Annotated[str, Tag("call"),
-                  Field(title="Call", description="A call of an op or a block, with positional then keyword "
-                        "arguments: `conv(64, 3x3, stride=2, padding=same)`, `relu`, `cbr(32, 3x3)`; "
-                        "`call x N` repeats it N times in a row.",
-                        examples=["conv(64, 3x3, stride=2)", "batchnorm", "relu", "inception_a(64) x 3"])],
-        Annotated[list["LayerNode"], Tag("sequence"),
-                  Field(title="Sequence", json_schema_extra=_with_split_pieces,
-                        description="Layers applied one after another; nested lists are spliced into the "
-                                    "enclosing one.")],
-        Annotated[Concat, Tag("concat")],
-        Annotated[Add, Tag("add")],
-        Annotated[Expect, Tag("expect")],
-        Annotated[Aux, Tag("aux")],
-        Annotated[Named, Tag("named")],
-    ],
-    Discriminator(_node_kind, custom_error_type="layer_node",
-                  custom_error_message="a layer is a call such as `conv(64, 3x3)`, a list of layers, "
-                                       "`concat:`/`add:` with branches, `expect: [C, H, W]`, or "
-                                       "`name: layer`"),
-    Field(description="A layer: a call such as `conv(64, 3x3)`, a list of layers, `concat:` or `add:` with "
-                      "branches, `expect: [C, H, W]`, `aux: head`, or `name: layer`."),
-])
+# mypy cannot yet read a self-referential `TypeAliasType` (python/mypy#18252); it checks against the
+# same unions written as plain recursive aliases. Pydantic gets the `TypeAliasType`s, which carry the
+# tags and descriptions and become the named `$defs` of the JSON Schema.
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
+    LayerNode: TypeAlias = Union[str, list["LayerNode"], Concat, Add, Expect, Aux, Named]
+    ConstantValue: TypeAlias = Union[Scalar, list["ConstantValue"]]
+else:
+    LayerNode = TypeAliasType("LayerNode", Annotated[
+        Union[
+            Annotated[str, Tag("call"),
+                      Field(title="Call", description="A call of an op or a block, with positional then "
+                            "keyword arguments: `conv(64, 3x3, stride=2, padding=same)`, `relu`, "
+                            "`cbr(32, 3x3)`; `call x N` repeats it N times in a row.",
+                            examples=["conv(64, 3x3, stride=2)", "batchnorm", "relu", "inception_a(64) x 3"])],
+            Annotated[list["LayerNode"], Tag("sequence"),
+                      Field(title="Sequence", json_schema_extra=_with_split_pieces,
+                            description="Layers applied one after another; nested lists are spliced into the "
+                                        "enclosing one.")],
+            Annotated[Concat, Tag("concat")],
+            Annotated[Add, Tag("add")],
+            Annotated[Expect, Tag("expect")],
+            Annotated[Aux, Tag("aux")],
+            Annotated[Named, Tag("named")],
+        ],
+        Discriminator(_node_kind, custom_error_type="layer_node",
+                      custom_error_message="a layer is a call such as `conv(64, 3x3)`, a list of layers, "
+                                           "`concat:`/`add:` with branches, `expect: [C, H, W]`, or "
+                                           "`name: layer`"),
+        Field(description="A layer: a call such as `conv(64, 3x3)`, a list of layers, `concat:` or `add:` "
+                          "with branches, `expect: [C, H, W]`, `aux: head`, or `name: layer`."),
+    ])
 
-ConstantValue = TypeAliasType("ConstantValue", Annotated[
-    Union[Scalar, list["ConstantValue"]],
-    Field(description="A number, a boolean, an expression string such as `2*f` or `3x3`, or a list of "
-                      "them, nested as deep as needed."),
-])
+    ConstantValue = TypeAliasType("ConstantValue", Annotated[
+        Union[Scalar, list["ConstantValue"]],
+        Field(description="A number, a boolean, an expression string such as `2*f` or `3x3`, or a list of "
+                          "them, nested as deep as needed."),
+    ])
 
 
 class Network(_Strict):

@@ -38,7 +38,8 @@ class Source:
         path = tuple(path)
         while path not in self.positions and path:
             path = path[:-1]
-        return self.positions.get(path, Location(self.file, 1, 1, self._line(1)))
+        found = self.positions.get(path)
+        return found if found is not None else Location(self.file, 1, 1, self._line(1))
 
     def _line(self, line: int) -> str:
         lines = self.text.splitlines()

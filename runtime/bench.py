@@ -19,11 +19,12 @@ for LeNet-1998's trainable subsampling, which is lowered to a depthwise Conv and
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypeGuard
 
 import numpy as np
 
@@ -97,7 +98,7 @@ def bench(model: bytes | str, batches: list[int], provider: Provider = "auto", t
     for batch in batches:
         x = _input(shape, batch, _DTYPES[dtype], rng)
         step = _binding_step(session, x) if io_binding else _plain_step(session, x)
-        times = side_by_side({"model": step}, budget, (lambda f, b=batch: progress(b, f)) if progress else None)
+        times = side_by_side({"model": step}, budget, functools.partial(progress, batch) if progress else None)
         median = float(np.median(times["model"]))
         results.append(BatchResult(
             batch, len(times["model"]), median * 1e3, float(np.percentile(times["model"], 90)) * 1e3,
@@ -116,12 +117,12 @@ def _input(shape: list, batch: int, dtype, rng: np.random.Generator) -> np.ndarr
     return rng.standard_normal((batch, *dims)).astype(dtype)
 
 
-def _plain_step(session: Session, x: np.ndarray) -> Callable[[], None]:
+def _plain_step(session: Session, x: np.ndarray) -> Callable[[], object]:
     inner, feed, names = session.inner, {session.input.name: x}, session.output_names
     return lambda: inner.run(names, feed)
 
 
-def _binding_step(session: Session, x: np.ndarray) -> Callable[[], None]:
+def _binding_step(session: Session, x: np.ndarray) -> Callable[[], object]:
     """Input copied to the device once, outputs left there: times the model, not the PCIe transfers."""
     import onnxruntime as ort
 
@@ -140,8 +141,9 @@ def count_macs(model: onnx.ModelProto) -> int:
 
     inferred = onnx.shape_inference.infer_shapes(model)
     g = inferred.graph
-    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-              for v in [*g.input, *g.value_info, *g.output]}
+    shapes: dict[str, list[int | None]] = {
+        v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+        for v in [*g.input, *g.value_info, *g.output]}
     shapes.update({t.name: list(t.dims) for t in g.initializer})
     constant = {t.name for t in g.initializer} | {out for n in g.node if n.op_type == "Constant" for out in n.output}
     producer = {out: n for n in g.node for out in n.output}
@@ -152,13 +154,20 @@ def count_macs(model: onnx.ModelProto) -> int:
         if weight_at is None:
             continue
         w, y = shapes.get(node.input[weight_at]), shapes.get(node.output[0])
-        if not w or not y or None in w or None in y[1:]:
+        if not w or not y:
+            continue
+        out = y[1:]  # the batch axis may be symbolic
+        if not _known(w) or not _known(out):
             continue
         if node.op_type in ("Conv", "ConvInteger", "QLinearConv"):
-            total += math.prod(y[1:]) * math.prod(w[1:])  # Cout*H*W x Cin/group*kh*kw
+            total += math.prod(out) * math.prod(w[1:])  # Cout*H*W x Cin/group*kh*kw
         elif _is_constant(node.input[weight_at], constant, producer) and len(w) == 2:
-            total += w[0] * w[1] * math.prod(y[1:-1])  # K x N per output row, transposed or not
+            total += w[0] * w[1] * math.prod(out[:-1])  # K x N per output row, transposed or not
     return total
+
+
+def _known(dims: list[int | None]) -> TypeGuard[list[int]]:
+    return None not in dims
 
 
 def _is_constant(name: str, constant: set[str], producer: dict) -> bool:

@@ -63,8 +63,8 @@ def calibration_inputs(model_path: str | os.PathLike, directory: str | os.PathLi
 
     graph = onnx.load(os.fspath(model_path), load_external_data=False).graph
     dims = [d.dim_value if d.HasField("dim_value") else None for d in graph.input[0].type.tensor_type.shape.dim]
-    sample = dims[1:]
-    if not sample or None in sample:
+    sample = [d for d in dims[1:] if d is not None]
+    if not sample or len(sample) < len(dims) - 1:  # no sample axes, or a symbolic one
         raise QuantizeError(f"the model's input has shape {dims}; calibration needs a fixed sample shape")
     if random is not None:
         values = np.random.default_rng(0).standard_normal((random, *sample), dtype=np.float32)
@@ -135,10 +135,10 @@ def float_head(model: onnx.ModelProto) -> list[str]:
     """The names of the final Softmax producing the first output and the Gemm/MatMul (with its bias Add)
     feeding it: the nodes left in float32."""
     producer = {out: node for node in model.graph.node for out in node.output}
-    node, head = producer.get(model.graph.output[0].name), []
+    node = producer.get(model.graph.output[0].name)
     if node is None or node.op_type != "Softmax":
-        return head
-    head.append(node)
+        return []
+    head: list[onnx.NodeProto] = [node]
     node = producer.get(node.input[0])
     if node is not None and node.op_type == "Add":
         head.append(node)

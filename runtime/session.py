@@ -51,11 +51,10 @@ class Session:
             options.intra_op_num_threads = threads
         model = os.fspath(model) if not isinstance(model, bytes) else model
         self.reason = ""
-        self._session = None
-        if provider in ("auto", "cuda"):
-            self._session = self._try_cuda(ort, model, options, provider)
-        if self._session is None:
-            self._session = ort.InferenceSession(model, options, providers=[_NAMES["cpu"]])
+        session = self._try_cuda(ort, model, options, provider) if provider in ("auto", "cuda") else None
+        if session is None:
+            session = ort.InferenceSession(model, options, providers=[_NAMES["cpu"]])
+        self._session = session
         self.provider = "cuda" if self._session.get_providers()[0] == _NAMES["cuda"] else "cpu"
         self.input = self._session.get_inputs()[0]
         self.output_names = [o.name for o in self._session.get_outputs()]

@@ -6,6 +6,8 @@ a merge's name, or the identity shortcut) and the merge registry (each `MergeDef
 """
 from __future__ import annotations
 
+from typing import Mapping, TypeVar
+
 from ..compiler.ops import MERGES
 from .labels import text_width
 from .style import (AUX_FILL, AUX_STROKE, FUNC_COLOURS, FUNC_NAMES, GROUP_FILL, GROUP_STROKE,
@@ -17,6 +19,19 @@ LegendKey = tuple[str, str]  # (group, kind); groups: module, frame, layer, func
 ORDER: list[LegendKey] = [("module", k) for k in MODULE_COLOURS] + [("frame", "group"), ("frame", "aux")] + \
     [("layer", k) for k in LAYER_COLOURS] + [("func", k) for k in FUNC_COLOURS] + \
     [("merge", name) for name in MERGES] + [("shortcut", "identity")]
+
+_K = TypeVar("_K", bound=str)
+_V = TypeVar("_V")
+
+
+def _by_name(table: Mapping[_K, _V]) -> dict[str, _V]:
+    """`table` keyed by plain strings, as the kinds in legend keys are."""
+    return dict(table.items())
+
+
+_MODULE_NAMES, _LAYER_NAMES, _FUNC_NAMES = _by_name(MODULE_NAMES), _by_name(LAYER_NAMES), _by_name(FUNC_NAMES)
+_MODULE_COLOURS, _LAYER_COLOURS = _by_name(MODULE_COLOURS), _by_name(LAYER_COLOURS)
+_FUNC_COLOURS = _by_name(FUNC_COLOURS)
 
 
 def legend(svg: Svg, used: set[LegendKey], y: float, width: float) -> tuple[float, float]:
@@ -41,11 +56,11 @@ def legend(svg: Svg, used: set[LegendKey], y: float, width: float) -> tuple[floa
 
 def label(group: str, kind: str) -> str:
     if group == "module":
-        return MODULE_NAMES[kind]  # type: ignore[index]
+        return _MODULE_NAMES[kind]
     if group == "layer":
-        return LAYER_NAMES[kind]  # type: ignore[index]
+        return _LAYER_NAMES[kind]
     if group == "func":
-        return FUNC_NAMES[kind]  # type: ignore[index]
+        return _FUNC_NAMES[kind]
     if group == "frame":
         return "named sequence" if kind == "group" else "train-only head"
     if group == "merge":
@@ -55,13 +70,13 @@ def label(group: str, kind: str) -> str:
 
 def swatch(svg: Svg, group: str, kind: str, x: float, y: float) -> None:
     if group == "module":
-        fill, stroke = MODULE_COLOURS[kind]  # type: ignore[index]
+        fill, stroke = _MODULE_COLOURS[kind]
         svg.rect(x, y - 7, 22, 14, fill, stroke, rx=4)
     elif group == "layer":
-        fill, stroke = LAYER_COLOURS[kind]  # type: ignore[index]
+        fill, stroke = _LAYER_COLOURS[kind]
         svg.rect(x + 6, y - 9, 10, 18, fill, stroke, rx=2)
     elif group == "func":
-        fill, stroke, _ = FUNC_COLOURS[kind]  # type: ignore[index]
+        fill, stroke, _ = _FUNC_COLOURS[kind]
         svg.rect(x + 1, y - 6, 20, 12, fill, stroke, rx=6)
     elif group == "frame":
         fill, stroke = (GROUP_FILL, GROUP_STROKE) if kind == "group" else (AUX_FILL, AUX_STROKE)

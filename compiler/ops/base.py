@@ -61,13 +61,13 @@ def _pair(v: Value) -> tuple[int, int]:
 def _padding(v: Value) -> str | tuple[int, int, int, int]:
     """`same`, `valid`, `p`, `[ph, pw]` or `[top, left, bottom, right]` (ONNX order)."""
     if v in ("same", "valid"):
-        return v  # type: ignore[return-value]
+        return v
     if isinstance(v, int) and not isinstance(v, bool):
         p = _int(v, 0)
         return (p, p, p, p)
     if isinstance(v, tuple) and len(v) in (2, 4):
-        p = tuple(_int(x, 0) for x in v)
-        return (p[0], p[1], p[0], p[1]) if len(p) == 2 else p  # type: ignore[return-value]
+        pads = tuple(_int(x, 0) for x in v)
+        return pads if len(pads) == 4 else (pads[0], pads[1], pads[0], pads[1])
     raise ValueError(f"`same`, `valid`, an integer, `[ph, pw]` or `[top, left, bottom, right]`, "
                      f"got {describe(v)}")
 
@@ -110,7 +110,7 @@ class Arg:
 def spatial(shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise OpError("needs a [channels, height, width] input")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def window(size: int, k: int, s: int, d: int, padding, axis: int, ceil_mode: bool = False) \
