@@ -43,8 +43,10 @@ class _Emitter:
     def t(self, name: str) -> str:
         return self.rename.get(name, name)
 
-    def constant(self, name: str, value: np.ndarray) -> str:
-        self.constants.append(_tensor(name, value.astype(self.dtype) if value.dtype.kind == "f" else value))
+    def constant(self, name: str, value: float | list[int] | list[float], dtype: Literal["float", "int64"]) -> str:
+        # floats go through float32 first, as the values were always written
+        array = np.array(value, np.int64) if dtype == "int64" else np.array(value, np.float32).astype(self.dtype)
+        self.constants.append(_tensor(name, array))
         return name
 
     def node(self, layer: Layer, op_type: str, inputs: list[str], **attrs: Any) -> onnx.NodeProto:

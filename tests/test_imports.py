@@ -129,3 +129,14 @@ def test_relative_imports_resolve_against_the_installed_packages():
     assert module_name(ROOT / "dsl" / "__init__.py") == ("cnnc.dsl", True)
     with pytest.raises(ValueError, match="goes above the top package"):
         imported("from .... import x\n", "cnnc.dsl.schema")
+
+
+def test_check_loads_neither_numpy_nor_onnx():
+    """`cnnc check` stays quick to start: the op definitions need neither (lowering imports them)."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom cnnc.cli import main\nassert main(['check', 'lenet5']) == 0\n"
+            "print(sorted(m for m in ('numpy', 'onnx', 'onnxruntime') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout

@@ -7,6 +7,7 @@ into its message on stderr and exit 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 from types import FrameType
@@ -69,6 +70,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(text, file=sys.stderr)
 
 
+@functools.cache  # built once per process: parsing leaves a parser as it was
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cnnc", description="Compile convolutional network descriptions to ONNX.")
     p.add_argument("--version", action="version", version=f"cnnc {__version__}")

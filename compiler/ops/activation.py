@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..ir import Layer
 from . import labels
 from .base import Arg, Drawing, Emitter, Lowering, OpDef, no_macs, no_params, same
@@ -22,15 +20,15 @@ def _activation(name: str, doc: str, op_type: str, mark: str) -> OpDef:
 
 def _squash_lower(layer: Layer, e: Emitter) -> list:
     a, name = layer.attrs, layer.name
-    slope = e.constant(f"{name}.slope", np.array(a["slope"], np.float32))
-    amplitude = e.constant(f"{name}.amplitude", np.array(a["amplitude"], np.float32))
+    slope = e.constant(f"{name}.slope", a["slope"], "float")
+    amplitude = e.constant(f"{name}.amplitude", a["amplitude"], "float")
     return [e.make("Mul", [e.t(layer.inputs[0]), slope], [f"{name}/scaled"], f"{name}/scaled"),
             e.make("Tanh", [f"{name}/scaled"], [f"{name}/tanh"], f"{name}/tanh"),
             e.node(layer, "Mul", [f"{name}/tanh", amplitude])]
 
 
 def _scale_lower(layer: Layer, e: Emitter) -> list:
-    factor = e.constant(f"{layer.name}.factor", np.array(layer.attrs["factor"], np.float32))
+    factor = e.constant(f"{layer.name}.factor", layer.attrs["factor"], "float")
     return [e.node(layer, "Mul", [e.t(layer.inputs[0]), factor])]
 
 

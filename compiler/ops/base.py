@@ -14,7 +14,6 @@ from ...errors import did_you_mean
 from ..ir import Layer, Param, Shape
 
 if TYPE_CHECKING:
-    import numpy as np
     import onnx
 
 Attrs = dict[str, Any]
@@ -183,8 +182,8 @@ class Emitter(Protocol):
     def t(self, name: str) -> str:
         """The ONNX name of the graph tensor `name` (renamed at the model's edges)."""
 
-    def constant(self, name: str, value: np.ndarray) -> str:
-        """An initialiser holding `value` (float values take the model's float type); returns its name."""
+    def constant(self, name: str, value: float | list[int] | list[float], dtype: Literal["float", "int64"]) -> str:
+        """An initialiser holding `value`, of type int64 or the model's float type; returns its name."""
 
     def node(self, layer: Layer, op_type: str, inputs: list[str], **attrs: Any) -> onnx.NodeProto:
         """The node that produces the layer's output tensor, named after the layer."""

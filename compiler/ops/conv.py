@@ -1,7 +1,7 @@
 """Convolutions: `conv` (grouped, dilated, or with a connection table) and `sepconv` (depthwise-separable)."""
 from __future__ import annotations
 
-import numpy as np
+from itertools import accumulate
 
 from ..ir import Layer, Param, Shape
 from . import labels
@@ -91,21 +91,21 @@ def _connected_conv(layer: Layer, e: Emitter) -> list:
     table = a["connections"]
     weight, bias = layer.params[0].name, (layer.params[1].name if len(layer.params) > 1 else None)
     kh, kw = a["kernel"]
-    starts = np.cumsum([0, *(len(row) for row in table)])
+    starts = list(accumulate([0, *(len(row) for row in table)]))
     nodes, parts, order = [], [], []
     for k in sorted({len(row) for row in table}):
         rows = [j for j, row in enumerate(table) if len(row) == k]
         tag = f"{name}/fan_in{k}"
-        maps = e.constant(f"{tag}/maps", np.array([i for j in rows for i in table[j]], np.int64))
-        links = e.constant(f"{tag}/links", np.array([i for j in rows for i in range(starts[j], starts[j + 1])],
-                                                    np.int64))
-        shape = e.constant(f"{tag}/shape", np.array([len(rows), k, kh, kw], np.int64))
+        maps = e.constant(f"{tag}/maps", [i for j in rows for i in table[j]], "int64")
+        links = e.constant(f"{tag}/links", [i for j in rows for i in range(starts[j], starts[j + 1])],
+                            "int64")
+        shape = e.constant(f"{tag}/shape", [len(rows), k, kh, kw], "int64")
         inputs = [f"{tag}/input", f"{tag}/weight"]
         nodes += [e.make("Gather", [e.t(layer.inputs[0]), maps], [inputs[0]], f"{tag}/gather", axis=1),
                   e.make("Gather", [weight, links], [f"{tag}/kernels"], f"{tag}/kernels", axis=0),
                   e.make("Reshape", [f"{tag}/kernels", shape], [inputs[1]], f"{tag}/reshape")]
         if bias is not None:
-            index = e.constant(f"{tag}/rows", np.array(rows, np.int64))
+            index = e.constant(f"{tag}/rows", rows, "int64")
             nodes.append(e.make("Gather", [bias, index], [f"{tag}/bias"], f"{tag}/bias", axis=0))
             inputs.append(f"{tag}/bias")
         nodes.append(e.make("Conv", inputs, [f"{tag}/output"], tag, kernel_shape=[kh, kw],
@@ -116,7 +116,7 @@ def _connected_conv(layer: Layer, e: Emitter) -> list:
     if order == sorted(order):
         nodes.append(e.node(layer, "Concat", parts, axis=1) if len(parts) > 1 else e.node(layer, "Identity", parts))
         return nodes
-    inverse = e.constant(f"{name}/order", np.argsort(np.array(order)).astype(np.int64))
+    inverse = e.constant(f"{name}/order", sorted(range(len(order)), key=order.__getitem__), "int64")
     nodes.append(e.make("Concat", parts, [f"{name}/grouped"], f"{name}/concat", axis=1))
     return nodes + [e.node(layer, "Gather", [f"{name}/grouped", inverse], axis=1)]
 

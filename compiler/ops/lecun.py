@@ -1,8 +1,6 @@
 """LeCun et al. 1998's own layers: trainable `subsample` and Euclidean `rbf` output units."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir import Layer, Param, Shape
 from . import labels
 from .base import Arg, Attrs, Drawing, Emitter, OpDef, flat, no_macs, spatial
@@ -21,8 +19,8 @@ def _subsample_lower(layer: Layer, e: Emitter) -> list:
     coefficient, bias = (p.name for p in layer.params)
     channels = layer.shape[0]
     kh, kw = a["kernel"]
-    shape = e.constant(f"{name}/kernel_shape", np.array([channels, 1, kh, kw], np.int64))
-    axes = e.constant(f"{name}/axes", np.array([1, 2, 3], np.int64))
+    shape = e.constant(f"{name}/kernel_shape", [channels, 1, kh, kw], "int64")
+    axes = e.constant(f"{name}/axes", [1, 2, 3], "int64")
     return [e.make("Unsqueeze", [coefficient, axes], [f"{name}/coefficient"], f"{name}/unsqueeze"),
             e.make("Expand", [f"{name}/coefficient", shape], [f"{name}/kernel"], f"{name}/expand"),
             e.node(layer, "Conv", [e.t(layer.inputs[0]), f"{name}/kernel", bias], kernel_shape=[kh, kw],
@@ -36,8 +34,8 @@ def _rbf_params(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
 def _rbf_lower(layer: Layer, e: Emitter) -> list:
     """y_i = sum_j (x_j - w_ij)^2, by broadcasting [batch, 1, n] against [units, n]."""
     name = layer.name
-    axes = e.constant(f"{name}/axes", np.array([1], np.int64))
-    reduce = e.constant(f"{name}/reduce", np.array([2], np.int64))
+    axes = e.constant(f"{name}/axes", [1], "int64")
+    reduce = e.constant(f"{name}/reduce", [2], "int64")
     return [e.make("Unsqueeze", [e.t(layer.inputs[0]), axes], [f"{name}/x"], f"{name}/unsqueeze"),
             e.make("Sub", [f"{name}/x", layer.params[0].name], [f"{name}/diff"], f"{name}/diff"),
             e.make("Mul", [f"{name}/diff", f"{name}/diff"], [f"{name}/square"], f"{name}/square"),

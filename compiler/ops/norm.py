@@ -1,8 +1,6 @@
 """Normalisation: `batchnorm` (inference form, running statistics) and `lrn` (across channels)."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir import Layer, Param, Shape
 from . import labels
 from .base import Arg, Attrs, Drawing, Emitter, OpDef, OpError, no_macs, no_params, spatial
@@ -18,7 +16,7 @@ def _bn_params(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
 def _bn_lower(layer: Layer, e: Emitter) -> list:
     names = {p.name.rsplit(".", 1)[1]: p.name for p in layer.params}
     channels = layer.shape[0]
-    scale = names.get("weight") or e.constant(f"{layer.name}.unit_scale", np.ones(channels, np.float32))
+    scale = names.get("weight") or e.constant(f"{layer.name}.unit_scale", [1.0] * channels, "float")
     inputs = [e.t(layer.inputs[0]), scale, names["bias"], names["running_mean"], names["running_var"]]
     return [e.node(layer, "BatchNormalization", inputs, epsilon=layer.attrs["eps"])]
 
