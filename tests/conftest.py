@@ -45,7 +45,7 @@ class Result:
     err: str
 
 
-class _Hang(BaseException):
+class Hang(BaseException):
     """Raised by the runner's alarm; a BaseException so that the CLI's `except Exception` cannot turn it
     into an ordinary internal error."""
 
@@ -69,11 +69,11 @@ class CliRunner:
         self._capfd.readouterr()  # what the test printed before is not the command's
         folder, term = os.getcwd(), signal.getsignal(signal.SIGTERM)
         try:
-            with warnings.catch_warnings(), _alarm(timeout):
+            with warnings.catch_warnings(), alarm(timeout):
                 if cwd is not None:
                     os.chdir(cwd)
                 code = _exit_status(main, [os.fspath(a) for a in argv])
-        except _Hang:
+        except Hang:
             pytest.fail(f"`cnnc {' '.join(map(str, argv))}` did not finish within {timeout} s")
         finally:
             os.chdir(folder)
@@ -93,13 +93,13 @@ def _exit_status(main: Callable[[list[str]], int], argv: list[str]) -> int:
 
 
 @contextlib.contextmanager
-def _alarm(seconds: float | None) -> Iterator[None]:
+def alarm(seconds: float | None) -> Iterator[None]:
     if not seconds:
         yield
         return
 
     def ring(signum: int, frame: FrameType | None) -> None:
-        raise _Hang
+        raise Hang
 
     previous = signal.signal(signal.SIGALRM, ring)
     signal.setitimer(signal.ITIMER_REAL, seconds)

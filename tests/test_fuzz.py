@@ -38,6 +38,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
+from conftest import Hang, alarm
+
 from cnnc import cli
 from cnnc.architectures import names as shipped_names, path as shipped_path
 from cnnc.dsl import expr
@@ -68,25 +70,6 @@ class Outcome:
     err: str
     seconds: float
     memory_note: str = ""  # set when the check's memory grew past the limit
-
-
-class _Hang(BaseException):
-    """Raised by the alarm inside a check; a BaseException so that the CLI's `except Exception`
-    cannot turn it into an ordinary internal error."""
-
-
-@contextlib.contextmanager
-def _alarm(seconds: float):
-    def ring(signum, frame):
-        raise _Hang
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @contextlib.contextmanager
@@ -123,10 +106,10 @@ def check_in_process(path: Path, hang_s: float = HANG_S, memory: int = MEMORY_BY
     start = time.perf_counter()
     with warnings.catch_warnings():
         try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _alarm(hang_s), \
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), alarm(hang_s), \
                     _memory_cap(memory):
                 rc = cli.main([command, str(path)])
-        except _Hang:
+        except Hang:
             rc = None
         except SystemExit as e:  # argparse; not expected for `check FILE`
             rc = e.code if isinstance(e.code, int) else 1
@@ -562,7 +545,7 @@ def check_expression(text: str, start: str, hang_s: float = HANG_S) -> str | Non
     loc = Location("e.yaml", 3, 5, "  - " + text)
     begin = time.perf_counter()
     try:
-        with _alarm(hang_s):
+        with alarm(hang_s):
             try:
                 node = expr.parse(text, start, loc)
             except CnncError as e:
@@ -577,7 +560,7 @@ def check_expression(text: str, start: str, hang_s: float = HANG_S) -> str | Non
                     continue
                 if not _is_value(result):
                     return f"value: evaluate gave {type(result).__name__} {result!r:.80}"
-    except _Hang:
+    except Hang:
         return f"hang: no answer within {time.perf_counter() - begin:.1f} s"
     except Exception as e:  # noqa: BLE001 - anything else escaping is what the fuzz is for
         return f"internal: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
@@ -695,7 +678,7 @@ def test_every_shipped_file_passes_the_oracle_unmutated(workdir, name):
 
 
 def test_a_check_that_runs_too_long_is_stopped_and_reported_as_a_hang():
-    with pytest.raises(_Hang), _alarm(0.05):
+    with pytest.raises(Hang), alarm(0.05):
         while True:
             pass
 
