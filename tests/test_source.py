@@ -36,7 +36,7 @@ def test_libyaml_and_pyyaml_give_the_same_data_and_positions(text, monkeypatch):
     ("a: [1, 2\n", "never closed"),
 ])
 def test_malformed_yaml_gets_pyyaml_s_own_message(text, says):
-    with pytest.raises(source.SourceError, match="") as info:
+    with pytest.raises(source.SourceError) as info:
         source.loads(text, "f.yaml")
     assert says in str(info.value) and str(info.value).startswith("f.yaml:1:")
 
