@@ -5,6 +5,7 @@ Consumes `OPS` and `MERGES`; produces plain data (`reference()`), `text()` and `
 """
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -57,17 +58,23 @@ def _signature(op: dict[str, Any]) -> str:
     return f"{op['name']}({', '.join(args)})" if args else op["name"]
 
 
-def text() -> str:
-    """The reference for a terminal: each op's signature and doc, then one line per argument."""
+def text(width: int | None = None) -> str:
+    """The reference for a terminal `width` columns wide (the terminal's, at most 100): each op's
+    signature and doc, then one line per argument."""
+    width = width or min(shutil.get_terminal_size((100, 24)).columns, 100)
     ref = reference()
     lines: list[str] = []
     for op in ref["ops"]:
-        lines.append(_signature(op))
-        lines.extend(textwrap.wrap(op["doc"], 100, initial_indent="    ", subsequent_indent="    "))
-        lines.extend(f"    {a['name']:<18} {a['kind']:<8} {a['doc']}" for a in op["args"])
+        lines.extend(textwrap.wrap(_signature(op), width, subsequent_indent="        "))
+        lines.extend(textwrap.wrap(op["doc"], width, initial_indent="    ", subsequent_indent="    "))
+        for a in op["args"]:
+            head = f"    {a['name']:<18} {a['kind']:<8} "
+            lines.extend(textwrap.wrap(a["doc"], width, initial_indent=head, subsequent_indent=" " * len(head)))
         lines.append("")
     lines.append("merges (a key with branches: `concat: [...]`):")
-    lines.extend(f"    {m['name']:<18} {m['doc']}" for m in ref["merges"])
+    for m in ref["merges"]:
+        head = f"    {m['name']:<18} "
+        lines.extend(textwrap.wrap(m["doc"], width, initial_indent=head, subsequent_indent=" " * len(head)))
     return "\n".join(lines) + "\n"
 
 

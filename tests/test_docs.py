@@ -83,3 +83,11 @@ def test_ops_markdown_into_a_file_without_markers_is_a_located_refusal(cli, tmp_
     r = cli.run("ops", "--markdown-into", str(target))
     assert r.code == 2 and "has no generated op reference" in r.err and "Traceback" not in r.err
     assert target.read_text() == "# notes\n"
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_ops_reference_fits_the_terminal_it_is_printed_in(width):
+    from cnnc import reference
+    lines = reference.text(width).splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert sum(len(line) > width - 10 for line in lines) > 0  # and uses it: wrapped, not just short
