@@ -133,18 +133,22 @@ def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: W
 
 def initial_weights(net: str | os.PathLike | Document, seed: int = 0, aux: bool = True):
     """Every named tensor of the network with its seeded initial value: the template for `--weights`."""
-    from .compiler.weights import check_seed, initial_weights as _initial
-    seed = check_seed(seed)  # now, not when the first tensor is asked for
+    from .compiler.weights import initial_weights as _initial
     return ((p.name, v) for p, v in _initial(_build(load(net), aux), seed))
 
 
 def summary(net: str | os.PathLike | Document | Graph) -> dict[str, Any]:
-    """Counts and per-layer shapes, as `cnnc summary --json` prints them."""
-    if isinstance(net, Graph):
-        graph, full = net, None
-    else:
-        full = _build_full(load(net))
-        graph = _view(full, aux=False)
+    """Counts and per-layer shapes, as `cnnc summary --json` prints them; a `Graph` is summed as it is."""
+    return _summary(net, None) if isinstance(net, Graph) else summary_of(_build_full(load(net)))
+
+
+def summary_of(full: Graph, aux: bool = False) -> dict[str, Any]:
+    """`summary` of the network whose whole graph (train-only heads included, `compiler.build_full`) is
+    `full`: of its heads' layers too with `aux`, else of the inference graph with the heads' totals."""
+    return _summary(_view(full, aux), None if aux else full)
+
+
+def _summary(graph: Graph, full: Graph | None) -> dict[str, Any]:
     extra = {}
     if full is not None and full.aux_heads:
         extra = {"aux_heads": list(full.aux_heads), "params_with_aux": full.counts(), "macs_with_aux": full.macs}

@@ -158,7 +158,11 @@ def _structure(node: _Node, attrs: Mapping[str, Mapping[str, Any]]) -> tuple:
 # ---- origins ------------------------------------------------------------------------------------
 def origins_of(doc: Document) -> Origins:
     """The block behind each group name (`mixed0` -> `inception_a`) and each layer's arguments."""
-    tree, _warnings = resolve(doc)
+    return origins_in(resolve(doc)[0])
+
+
+def origins_in(tree: RNode) -> Origins:
+    """`origins_of` read from a resolved tree already at hand (`compiler.build_tree`)."""
     blocks: dict[str, str] = {}
     attrs: dict[str, Mapping[str, Any]] = {}
     for node in _walk(tree):

@@ -63,12 +63,14 @@ def summary_arguments(c: argparse.ArgumentParser) -> None:
 
 def run_summary(args: argparse.Namespace) -> int:
     from .. import api
-    info = api.summary(api.build(args.net, aux=True) if args.aux else args.net)
+    from ..compiler import build_tree
+    tree, full = build_tree(api.load(args.net))  # one build: the table's blocks and both views' counts
+    info = api.summary_of(full, args.aux)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    from ..summary_table import origins_of, print_summary, rows
-    print_summary(info, rows(info["layers"], origins_of(api.load(args.net)), args.depth, fold=not args.no_fold))
+    from ..summary_table import origins_in, print_summary, rows
+    print_summary(info, rows(info["layers"], origins_in(tree), args.depth, fold=not args.no_fold))
     return 0
 
 
