@@ -19,8 +19,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Scalar = Union[bool, int, float, str]
-MergeOp = Literal["concat", "add"]
-MERGES: tuple[MergeOp, ...] = ("concat", "add")
+MergeOp = Literal["concat", "add", "mul"]
+MERGES: tuple[MergeOp, ...] = ("concat", "add", "mul")
 RESERVED = (*MERGES, "expect", "aux")
 TAGS = ("call", "sequence", *RESERVED, "named", "list", "mapping")  # the union tags used below
 SCHEMA_FILE = "cnnc.schema.json"  # beside this module; `cnnc schema` prints the same text
@@ -90,6 +90,14 @@ class Add(_Strict):
                                       "(e.g. `shortcut: identity`, `residual: [...]`).")
 
 
+class Mul(_Strict):
+    """Parallel branches, each fed the same input, multiplied element-wise with broadcasting (a
+    squeeze-excitation gate: `[C, H, W]` times `[C, 1, 1]`)."""
+
+    mul: Branches = Field(description="The branches to multiply: a list, or a mapping from name to branch "
+                                      "(e.g. `features: identity`, `gate: [globalavgpool(keepdims=true), ...]`).")
+
+
 class Expect(_Strict):
     """An assertion on the shape at this point of a sequence, checked when the network is compiled."""
 
@@ -129,7 +137,7 @@ class Named(RootModel[dict[Identifier, "LayerNode"]]):
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    LayerNode: TypeAlias = Union[str, list["LayerNode"], Concat, Add, Expect, Aux, Named]
+    LayerNode: TypeAlias = Union[str, list["LayerNode"], Concat, Add, Mul, Expect, Aux, Named]
     ConstantValue: TypeAlias = Union[Scalar, list["ConstantValue"]]
 else:
     LayerNode = TypeAliasType("LayerNode", Annotated[
@@ -145,6 +153,7 @@ else:
                                         "enclosing one.")],
             Annotated[Concat, Tag("concat")],
             Annotated[Add, Tag("add")],
+            Annotated[Mul, Tag("mul")],
             Annotated[Expect, Tag("expect")],
             Annotated[Aux, Tag("aux")],
             Annotated[Named, Tag("named")],
@@ -193,6 +202,7 @@ class Network(_Strict):
 Aux.model_rebuild()
 Concat.model_rebuild()
 Add.model_rebuild()
+Mul.model_rebuild()
 Named.model_rebuild()
 Network.model_rebuild()
 
