@@ -1,16 +1,54 @@
-"""The shipped architecture files, found by name (`cnnc compile resnet50`)."""
+"""The shipped architecture files, found by name (`cnnc compile resnet50`), and the variants of the
+family files among them (`cnnc compile efficientnet_b3` is a variant of efficientnet.yaml)."""
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
 
+def _files() -> dict[str, Path]:
+    folder = resources.files(__name__)
+    return {p.name[:-5]: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+@functools.cache
+def _variants() -> dict[str, str]:
+    """variant name -> the file (by its name) that declares it. Read only when a name is not a file's:
+    the files' `variants:` keys, with the fast YAML reader."""
+    import yaml
+
+    from ..dsl.family import variants_of
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    found: dict[str, str] = {}
+    for name, file in sorted(_files().items()):
+        for variant in variants_of(yaml.load(file.read_text(encoding="utf-8"), Loader=loader)):
+            found.setdefault(variant, name)
+    return found
+
+
 def names() -> list[str]:
-    """The names of the shipped architectures, sorted."""
-    return sorted(p.name[:-5] for p in resources.files(__name__).iterdir() if p.name.endswith(".yaml"))
+    """The names of the shipped networks, sorted: each variant of a family file, and each other file
+    (a family file's own name still builds it with its parameters' own values)."""
+    families = set(_variants().values())
+    return sorted({*(name for name in _files() if name not in families), *_variants()})
+
+
+def files() -> list[str]:
+    """The names of the shipped files (a family file once, not per variant), sorted."""
+    return sorted(_files())
+
+
+def find(name: str) -> tuple[Path, str | None] | None:
+    """The shipped file of `name` and the variant it names (None: the file itself), or None."""
+    candidate = resources.files(__name__) / f"{name}.yaml"
+    if candidate.is_file():
+        return Path(str(candidate)), None
+    family = _variants().get(name)
+    return (_files()[family], name) if family is not None else None
 
 
 def path(name: str) -> Path | None:
-    """The file of the shipped architecture `name`, or None."""
-    candidate = resources.files(__name__) / f"{name}.yaml"
-    return Path(str(candidate)) if candidate.is_file() else None
+    """The file of the shipped architecture `name` (a file's name or a variant's), or None."""
+    found = find(name)
+    return found[0] if found is not None else None

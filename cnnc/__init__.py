@@ -13,6 +13,7 @@ if not _os.path.isdir(_os.path.join(_os.path.dirname(__file__), "dsl")):
 
 from .api import build, compile, compile_to, load, locate, save, summary  # noqa: E402,A004
 from .compiler.limits import Limits, limits  # noqa: E402
+from .dsl.family import parameters  # noqa: E402
 from .errors import CnncError  # noqa: E402
 
 
@@ -23,5 +24,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'cnnc' has no attribute {name!r}")
 
 
-__all__ = ["build", "compile", "compile_to", "load", "locate", "save", "summary", "Session", "CnncError", "Limits",
-           "limits", "__version__"]
+__all__ = ["build", "compile", "compile_to", "load", "locate", "save", "summary", "parameters", "Session",
+           "CnncError", "Limits", "limits", "__version__"]

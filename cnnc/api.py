@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from . import __version__
-from .architectures import names as shipped_names, path as shipped_path
+from .architectures import find as shipped_find, names as shipped_names
 from .compiler import build as _build, build_full as _build_full, view as _view
 from .compiler.ir import Graph
 from .dsl.document import Document, load as _load_file
+from .dsl.family import Selection, current as current_selection
 from .errors import CnncError, did_you_mean
 from .dsl.errors import SourceError
 
@@ -37,23 +38,38 @@ if TYPE_CHECKING:
 
 def locate(net: str | os.PathLike) -> tuple[Path, str]:
     """The file a NET argument means (a path, or a shipped name) and how to show it in messages."""
+    file, display, _variant = _locate(net)
+    return file, display
+
+
+def _locate(net: str | os.PathLike) -> tuple[Path, str, str | None]:
+    """The file, its name in messages, and the variant a shipped variant's name picks."""
     text = os.fspath(net)
     candidate = Path(text)
     if candidate.exists() or text.endswith((".yaml", ".yml")) or os.sep in text:
-        return candidate, text
-    shipped = shipped_path(text)
+        return candidate, text, None
+    shipped = shipped_find(text)
     if shipped is not None:
-        return shipped, f"{text}.yaml"
+        file, variant = shipped
+        return file, f"{file.stem}.yaml", variant
     raise SourceError(f"`{text}` is neither a file nor a shipped architecture"
-                      f"{did_you_mean(text, shipped_names())}; shipped: {', '.join(shipped_names())}")
+                      f"{did_you_mean(text, shipped_names())}; `cnnc list` shows the shipped ones")
 
 
-def load(net: str | os.PathLike | Document) -> Document:
-    """A validated network from a path or the name of a shipped architecture."""
+def load(net: str | os.PathLike | Document, variant: str | None = None,
+         parameters: Mapping[str, Any] | None = None) -> Document:
+    """A validated network from a path or the name of a shipped architecture or variant. For a family
+    file, `variant` picks a variant and `parameters` override parameters (values, or expression texts);
+    both default to those of `cnnc.parameters(...)` in force (dsl/family.py)."""
     if isinstance(net, Document):
         return net
-    file, display = locate(net)
-    return _load_file(file, display)
+    file, display, named = _locate(net)
+    chosen = current_selection()
+    asked = variant or chosen.variant
+    if named is not None and asked is not None and asked != named:
+        raise SourceError(f"`{os.fspath(net)}` is itself a variant of {display}; it cannot also be `{asked}`")
+    selection = Selection(named or asked, {**chosen.overrides, **(parameters or {})})
+    return _load_file(file, display, selection)
 
 
 def build(net: str | os.PathLike | Document, aux: bool = False) -> Graph:

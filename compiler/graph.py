@@ -8,7 +8,8 @@ from .errors import ShapeError
 from .ir import Graph, Layer, Shape
 from .ops import MERGES, OPS, OpError
 from .limits import current as current_limits
-from .resolve import CompileWarning, RAux, RCall, RExpect, RMerge, RNode, ROp, RSeq
+from .ops.base import Attrs
+from .tree import CompileWarning, RAux, RCall, RExpect, RMerge, RNode, ROp, RSeq
 
 
 
@@ -70,16 +71,11 @@ class _Inferer:
 
     def op(self, node: ROp, x: str, shape: Shape) -> tuple[str, Shape]:
         spec = OPS[node.op]
+        attrs, out = op_output(node, shape)
         try:
-            attrs = spec.prepare(node.attrs, shape)
-            out = spec.infer(attrs, shape)
             params = spec.params(attrs, shape, node.path)
         except OpError as e:
-            loc = node.arg_locs.get(e.arg, node.loc) if e.arg is not None else node.loc
-            raise ShapeError(f"{_label(node)} on input {_fmt(shape)}: {e}", loc, node.trace) from None
-        if any(d < 1 for d in out):
-            raise ShapeError(f"{_label(node)} turns {_fmt(shape)} into {_fmt(out)}: a size "
-                             f"reached zero", node.loc, node.trace)
+            raise _op_error(node, shape, e) from None
         self._check_size(node, out, params)
         self._check_coverage(node, attrs, shape)
         output = x if spec.passthrough else self._claim(node.path, node)
@@ -112,21 +108,14 @@ class _Inferer:
 
     def merge(self, node: RMerge, x: str, shape: Shape) -> tuple[str, Shape]:
         outs = [self.node(branch, x, shape) for branch in node.branches]
-        shapes = [s for _, s in outs]
-        listing = "; ".join(f"{_origin(name, node.path)} {_fmt(s)}" for name, s in outs)
-        try:
-            out = MERGES[node.op].infer(shapes)
-        except OpError as e:
-            raise ShapeError(f"`{node.path}` {e}: {listing}", node.loc, node.trace) from None
+        out = merge_output(node, outs)
         output = self._claim(node.path, node)
         self.layers.append(Layer(node.path, node.op, {}, tuple(n for n, _ in outs), output, out, (), 0,
                                  node.loc, self.in_head))
         return output, out
 
     def expect(self, node: RExpect, x: str, shape: Shape) -> tuple[str, Shape]:
-        if tuple(node.shape) != shape:
-            raise ShapeError(f"expected shape {_fmt(node.shape)} here, but it is {_fmt(shape)}",
-                             node.loc, node.trace)
+        check_expect(node, shape)
         return x, shape
 
     def _claim(self, name: str, node) -> str:
@@ -135,6 +124,42 @@ class _Inferer:
                              node.loc, node.trace)
         self.names.add(name)
         return name
+
+
+# ---- the shape rules, shared with compiler/resolve.py (which tracks shapes for `in_channels`) -----------
+def op_output(node: ROp, shape: Shape) -> tuple[Attrs, Shape]:
+    """The op's attributes completed for its input (`prepare`) and its output shape; a located
+    ShapeError when the input does not suit it."""
+    spec = OPS[node.op]
+    try:
+        attrs = spec.prepare(node.attrs, shape)
+        out = spec.infer(attrs, shape)
+    except OpError as e:
+        raise _op_error(node, shape, e) from None
+    if any(d < 1 for d in out):
+        raise ShapeError(f"{_label(node)} turns {_fmt(shape)} into {_fmt(out)}: a size "
+                         f"reached zero", node.loc, node.trace)
+    return attrs, out
+
+
+def merge_output(node: RMerge, outs: list[tuple[str, Shape]]) -> Shape:
+    """The merge's output shape from its branches' (output tensor, shape); a located ShapeError listing
+    every branch when they do not merge."""
+    try:
+        return MERGES[node.op].infer([s for _, s in outs])
+    except OpError as e:
+        listing = "; ".join(f"{_origin(name, node.path)} {_fmt(s)}" for name, s in outs)
+        raise ShapeError(f"`{node.path}` {e}: {listing}", node.loc, node.trace) from None
+
+
+def check_expect(node: RExpect, shape: Shape) -> None:
+    if tuple(node.shape) != shape:
+        raise ShapeError(f"expected shape {_fmt(node.shape)} here, but it is {_fmt(shape)}", node.loc, node.trace)
+
+
+def _op_error(node: ROp, shape: Shape, e: OpError) -> ShapeError:
+    loc = node.arg_locs.get(e.arg, node.loc) if e.arg is not None else node.loc
+    return ShapeError(f"{_label(node)} on input {_fmt(shape)}: {e}", loc, node.trace)
 
 
 def _label(node: ROp) -> str:

@@ -12,88 +12,26 @@ keys. Paths join names with `/`: `mixed5/branch7x7/cbr_2/conv`. Parameters add `
 """
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field, replace
-from typing import Iterator, Union, overload
+import functools
+from dataclasses import dataclass
+from typing import Iterator, Mapping
 
 from ..dsl import expr
-from ..dsl.document import (AuxNode, CallNode, Document, Layer, MergeNode, NamedNode, SeqNode,
+from ..dsl.document import (AuxNode, CallNode, Document, IfNode, Layer, MergeNode, NamedNode, SeqNode,
                             Setting)
+from ..dsl.errors import ExprError
+from ..dsl.family import SHAPE_NAMES
 from ..errors import CnncError, Location, did_you_mean
 from .errors import ResolveError
-from ..dsl.errors import ExprError
+from .graph import check_expect, merge_output, op_output
+from .ir import Shape
 from .limits import current as current_limits
-from .ops import KINDS, OPS, Attrs, OpDef, OpError
+from .ops import KINDS, OPS, PASSTHROUGH, Attrs, OpDef, OpError
+from .tree import (CompileWarning, RAux, RCall, RExpect, RMerge, RNode, ROp, RSeq, output_name,
+                   without_calls)
 
-
-
-@dataclass(frozen=True)
-class ROp:
-    path: str
-    op: str
-    attrs: Attrs
-    loc: Location
-    trace: tuple[str, ...]
-    arg_locs: dict[str, Location] = field(default_factory=dict, compare=False)  # where each arg was written
-    name: str | None = field(default=None, compare=False)  # the name written for it (`pool1: maxpool(3)`)
-
-
-@dataclass(frozen=True)
-class RSeq:
-    """A sequence; `path` is where its items are named, `name` the name written for it (`stem: [...]`)."""
-
-    items: tuple[RNode, ...]
-    path: str = field(default="", compare=False)
-    name: str | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class RMerge:
-    """A merge of `branches`; `groups` has, per branch written, its name and how many branches it
-    became (`tower x 32` in a branch list: 32, named `branch1` ... `branch32`)."""
-
-    path: str
-    op: str
-    branches: tuple[RNode, ...]
-    loc: Location
-    trace: tuple[str, ...]
-    groups: tuple[tuple[str, int], ...] = field(default=(), compare=False)
-    name: str | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class RCall:
-    """A block call: `block` called at `loc` with `args` and `kwargs` (evaluated), its parameters bound
-    to `params`; `body` is what it expands to, named under `path`."""
-
-    path: str
-    block: str
-    args: tuple[expr.Value, ...]
-    kwargs: tuple[tuple[str, expr.Value], ...]
-    params: tuple[tuple[str, expr.Value], ...]
-    body: RNode
-    loc: Location
-    name: str | None = None  # the name written for the call (`mixed0: inception_a(32)`)
-
-
-@dataclass(frozen=True)
-class RExpect:
-    shape: tuple[int, ...]
-    loc: Location
-    trace: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RAux:
-    """A train-only head tapping the tensor at this point; `path` names its output."""
-
-    path: str
-    node: RNode
-    loc: Location
-    trace: tuple[str, ...]
-
-
-RNode = Union[ROp, RSeq, RMerge, RExpect, RAux, RCall]
+__all__ = ["CompileWarning", "RAux", "RCall", "RExpect", "RMerge", "RNode", "ROp", "RSeq", "resolve",
+           "without_calls"]
 
 
 @dataclass(frozen=True)
@@ -103,42 +41,21 @@ class _Scope:
     stack: tuple[str, ...] = ()
 
 
-class CompileWarning(UserWarning):
-    """Something legal but probably unintended, such as a block that is never used; `build` issues
-    these through Python's `warnings`, and the CLI prints them as `file:line:col: warning: ...`."""
-
-    def __init__(self, message: str, loc: Location):
-        super().__init__(message)
-        self.message, self.loc = message, loc
-
-    def __str__(self) -> str:
-        return f"{self.loc}: warning: {self.message}"
-
-
 def resolve(doc: Document) -> tuple[RSeq, tuple[CompileWarning, ...]]:
     """Expand `doc` into a resolved tree; raises a located `CnncError` on the first problem."""
     resolver = _Resolver(doc)
-    tree = resolver.seq(doc.layers, "", _Scope(dict(resolver.constants)))
+    shape = tuple(doc.input)
+    tree, _ = resolver.seq(doc.layers, "", _Scope({**resolver.constants, **_shape_names(shape)}), shape)
     unused = [CompileWarning(f"block `{name}` is defined but never used", block.loc)
               for name, block in doc.blocks.items() if name not in resolver.used]
     return tree, tuple(unused)
 
 
-@overload
-def without_calls(node: RSeq) -> RSeq: ...
-@overload
-def without_calls(node: RNode) -> RNode: ...
-def without_calls(node: RNode) -> RNode:
-    """The tree as if block calls dissolved into what they expand to (the shape `cnnc expand` writes)."""
-    if isinstance(node, RCall):
-        return without_calls(node.body)
-    if isinstance(node, RSeq):
-        return replace(node, items=tuple(without_calls(i) for i in node.items))
-    if isinstance(node, RMerge):
-        return replace(node, branches=tuple(without_calls(b) for b in node.branches))
-    if isinstance(node, RAux):
-        return replace(node, node=without_calls(node.node))
-    return node
+@functools.lru_cache(maxsize=1024)
+def _shape_names(shape: Shape) -> Mapping[str, expr.Value]:
+    """`in_channels`, `in_height`, `in_width` of an input of `shape` (a flat input has only channels);
+    shared, never modified."""
+    return dict(zip(SHAPE_NAMES, shape if len(shape) == 3 else shape[:1]))
 
 
 def _plural(n: int, word: str) -> str:
@@ -163,7 +80,7 @@ class _Resolver:
         self.used: set[str] = set()
         self._sites: dict[int, tuple[CallNode, dict[str, expr.Value], dict[str, Location]]] = {}
         self._bound: dict[tuple, Attrs] = {}  # shared, never modified: later stages copy before changing
-        self.constants = {key: setting.value for key, setting in doc.constants.items()}
+        self.constants = {**doc.parameters, **{key: setting.value for key, setting in doc.constants.items()}}
         for name, block in doc.blocks.items():
             if name in OPS:
                 raise ResolveError(f"block `{name}` has the name of an op; choose another name", block.loc)
@@ -187,19 +104,24 @@ class _Resolver:
                 raise ResolveError(f"`defaults` for `{op}`: `{key}` must be {e}", setting.loc) from None
 
     # -- sequences and names --
-    def seq(self, node: SeqNode, path: str, scope: _Scope, name: str | None = None) -> RSeq:
+    def seq(self, node: SeqNode, path: str, scope: _Scope, shape: Shape,
+            name: str | None = None) -> tuple[RSeq, Shape]:
         items = list(self._expand(node, scope))
-        counts = Counter(base for base, _, _ in items if base is not None)
-        seen: Counter = Counter()
+        counts: dict[str, int] = {}  # plain dicts: a Counter costs more than the rest of an empty block
+        for base, _, _ in items:
+            if base is not None:
+                counts[base] = counts.get(base, 0) + 1
+        seen: dict[str, int] = {}
         out = []
         for base, written, child in items:
             if base is None:
-                out.append(self.node(child, path, scope))
-                continue
-            seen[base] += 1
-            unique = f"{base}_{seen[base]}" if counts[base] > 1 else base
-            out.append(self.node(child, _join(path, unique), scope, written))
-        return RSeq(tuple(out), path, name)
+                item, shape = self.node(child, path, scope, shape)
+            else:
+                seen[base] = seen.get(base, 0) + 1
+                unique = f"{base}_{seen[base]}" if counts[base] > 1 else base
+                item, shape = self.node(child, _join(path, unique), scope, shape, written)
+            out.append(item)
+        return RSeq(tuple(out), path, name), shape
 
     def _expand(self, node: SeqNode, scope: _Scope) -> Iterator[tuple[str | None, str | None, Layer]]:
         """(base name, name written, node) for each item of a sequence; repeats unrolled, nested lists
@@ -216,6 +138,10 @@ class _Resolver:
                 yield item.op, None, item
             elif isinstance(item, AuxNode):
                 yield "aux", None, item
+            elif isinstance(item, IfNode):
+                chosen = self._choose(item, scope)
+                if chosen is not None:  # the layer chosen stands in the sequence as if written there
+                    yield from self._expand(SeqNode((chosen,), item.loc), scope)
             else:
                 yield None, None, item
 
@@ -223,28 +149,50 @@ class _Resolver:
         if node.item.repeat is None:
             return 1
         n = self._eval(node.item.repeat, node, scope)
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= self.limits.repeat:
-            raise self._error(f"a repeat count must be an integer from 1 to {self.limits.repeat:,}, got "
-                              f"{expr.describe(n)}", node.loc.shifted(node.item.repeat.col), scope)
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= self.limits.repeat:
+            hint = expr.ROUNDING_HINT if isinstance(n, float) else ""
+            raise self._error(f"a repeat count must be an integer from 0 to {self.limits.repeat:,}, got "
+                              f"{expr.describe(n)}{hint}", node.loc.shifted(node.item.repeat.col), scope)
         return n
 
+    def _choose(self, node: IfNode, scope: _Scope) -> Layer | None:
+        """The layer an `if:` picks in `scope`: `then` or `else` (None when there is no `else`)."""
+        if node.condition is None:
+            return node.otherwise
+        value = self._eval_at(node.condition, scope.env, node.loc, scope)
+        if not isinstance(value, bool):
+            raise self._error(f"a condition must be `true` or `false`, got {expr.describe(value)}",
+                              node.loc.shifted(node.condition.col), scope)
+        return node.then if value else node.otherwise
+
     # -- nodes --
-    def node(self, node: Layer, path: str, scope: _Scope, name: str | None = None) -> RNode:
+    def node(self, node: Layer, path: str, scope: _Scope, shape: Shape,
+             name: str | None = None) -> tuple[RNode, Shape]:
+        """The resolved node and its output shape, for an input of `shape`."""
         if isinstance(node, CallNode):
             if node.item.repeat is not None:
-                return self.seq(SeqNode((node,), node.loc), path, scope, name)
-            return self.call(node, path, scope, name)
+                return self.seq(SeqNode((node,), node.loc), path, scope, shape, name)
+            return self.call(node, path, scope, shape, name)
         if isinstance(node, SeqNode):
-            return self.seq(node, path, scope, name)
+            return self.seq(node, path, scope, shape, name)
         if isinstance(node, NamedNode):
-            return self.node(node.node, path, scope, name or node.name)
+            return self.node(node.node, path, scope, shape, name or node.name)
         if isinstance(node, MergeNode):
-            return self.merge(node, path, scope, name)
+            return self.merge(node, path, scope, shape, name)
         if isinstance(node, AuxNode):
-            return RAux(path or "aux", self.node(node.node, path or "aux", scope), node.loc, scope.trace)
-        return RExpect(node.shape, node.loc, scope.trace)
+            head, _ = self.node(node.node, path or "aux", scope, shape)
+            return RAux(path or "aux", head, node.loc, scope.trace), shape
+        if isinstance(node, IfNode):
+            chosen = self._choose(node, scope)
+            if chosen is None:
+                return RSeq((), path, name), shape
+            return self.node(chosen, path, scope, shape, name)
+        expect = RExpect(node.shape, node.loc, scope.trace)
+        check_expect(expect, shape)
+        return expect, shape
 
-    def merge(self, node: MergeNode, path: str, scope: _Scope, name: str | None = None) -> RMerge:
+    def merge(self, node: MergeNode, path: str, scope: _Scope, shape: Shape,
+              name: str | None = None) -> tuple[RMerge, Shape]:
         branches: list[tuple[str, Layer]] = []
         groups: list[tuple[str, int]] = []
         for branch in node.branches:
@@ -257,14 +205,19 @@ class _Resolver:
             if isinstance(inner, CallNode) and inner.item.repeat is not None:
                 copies = self._repeat(inner, scope)  # `tower x 32` in a branch list: 32 branches
                 inner = _once(inner)
+            if copies == 0:
+                continue
             groups.append((f"branch{len(branches) + 1}", copies))
             branches.extend((f"branch{len(branches) + 1}", inner) for _ in range(copies))
         if not branches:
             raise self._error(f"`{node.op}` needs at least one branch", node.loc, scope)
-        resolved = tuple(self.node(b, _join(path, label), scope) for label, b in branches)
-        return RMerge(path or node.op, node.op, resolved, node.loc, scope.trace, tuple(groups), name)
+        outs = [self.node(b, _join(path, label), scope, shape) for label, b in branches]
+        merged = RMerge(path or node.op, node.op, tuple(b for b, _ in outs), node.loc, scope.trace, tuple(groups),
+                        name)
+        return merged, merge_output(merged, [(output_name(b, "", PASSTHROUGH), s) for b, s in outs])
 
-    def call(self, node: CallNode, path: str, scope: _Scope, name: str | None = None) -> RNode:
+    def call(self, node: CallNode, path: str, scope: _Scope, shape: Shape,
+             name: str | None = None) -> tuple[RNode, Shape]:
         self.calls += 1
         if self.calls > self.limits.calls:
             raise self._error(f"the network expands to more than {self.limits.calls:,} calls (limit `calls`)",
@@ -278,9 +231,10 @@ class _Resolver:
             kwargs[key] = self._eval(value, node, scope)
         path = path or call.name
         if call.name in self.doc.blocks:
-            return self.block(node, path, args, kwargs, scope, name)
+            return self.block(node, path, args, kwargs, scope, shape, name)
         if call.name in OPS:
-            return self.op(node, path, args, kwargs, scope, name)
+            op = self.op(node, path, args, kwargs, scope, name)
+            return op, op_output(op, shape)[1]
         known = [*self.doc.blocks, *OPS]
         raise self._error(f"unknown op or block `{call.name}`{did_you_mean(call.name, known)}",
                           node.loc.shifted(call.col), scope)
@@ -317,8 +271,8 @@ class _Resolver:
         arg_locs.update((key, node.loc.shifted(col)) for key, _v, col in call.kwargs)
         return node, {k: s.value for k, s in settings.items()}, arg_locs
 
-    def block(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope,
-              written: str | None = None) -> RCall:
+    def block(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope, shape: Shape,
+              written: str | None = None) -> tuple[RCall, Shape]:
         name = node.item.call.name
         block = self.doc.blocks[name]
         if name in scope.stack:
@@ -327,14 +281,15 @@ class _Resolver:
         if len(scope.stack) >= self.limits.depth:
             raise self._error(f"blocks nest more than {self.limits.depth} deep (limit `depth`)", node.loc, scope)
         self.used.add(name)
-        env = self._bind(block.signature, node, args, kwargs, scope)
+        env = self._bind(block.signature, node, args, kwargs, scope, shape)
         frame = f"{path}: `{node.text}` at {node.loc}"
         inner = _Scope(env, (*scope.trace, frame), (*scope.stack, name))
         params = tuple((p.name, env[p.name]) for p in block.signature.params)
-        return RCall(path, name, tuple(args), tuple(kwargs.items()), params, self.node(block.body, path, inner),
-                     node.loc, written)
+        body, out = self.node(block.body, path, inner, shape)
+        return RCall(path, name, tuple(args), tuple(kwargs.items()), params, body, node.loc, written), out
 
-    def _bind(self, sig: expr.Signature, node: CallNode, args: list, kwargs: dict, scope: _Scope) -> dict:
+    def _bind(self, sig: expr.Signature, node: CallNode, args: list, kwargs: dict, scope: _Scope,
+              shape: Shape) -> dict:
         params = sig.params
         names = [p.name for p in params]
         call = node.item.call
@@ -345,7 +300,7 @@ class _Resolver:
             if key not in names:
                 raise self._error(f"block `{sig.name}` has no parameter `{key}`{did_you_mean(key, names)}",
                                   self._arg_loc(node, key), scope)
-        env: dict[str, expr.Value] = dict(self.constants)
+        env: dict[str, expr.Value] = {**self.constants, **_shape_names(shape)}
         def_loc = self.doc.blocks[sig.name].loc
         for i, p in enumerate(params):
             if i < len(args):

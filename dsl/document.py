@@ -13,9 +13,10 @@ from typing import Union
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from . import expr, schema
+from . import expr, family, schema
 from ..errors import CnncError, Location, MultipleErrors, did_you_mean
 from .errors import ExprError, SchemaError
+from .family import Selection
 from .source import NodePath, Source, loads, read
 
 
@@ -61,13 +62,23 @@ class AuxNode:
 
 
 @dataclass(frozen=True)
+class IfNode:
+    """`if: COND`, `then: LAYER`, `else: LAYER` (None: nothing); `condition` is None after a parse error."""
+
+    condition: expr.Node | None
+    then: Layer
+    otherwise: Layer | None
+    loc: Location  # of the condition
+
+
+@dataclass(frozen=True)
 class NamedNode:
     name: str
     node: Layer
     loc: Location
 
 
-Layer = Union[CallNode, SeqNode, MergeNode, ExpectNode, AuxNode, NamedNode]
+Layer = Union[CallNode, SeqNode, MergeNode, ExpectNode, AuxNode, IfNode, NamedNode]
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,10 @@ class Setting:
 
 @dataclass(frozen=True)
 class Document:
+    """A validated network, built for one member of its family: `name` is the variant's name when one
+    was chosen (`family` is the file's `network:`), `parameters` the values chosen for the file's
+    parameters; constants, defaults and `input` are evaluated with them."""
+
     name: str
     input: tuple[int, ...]
     description: str | None
@@ -95,20 +110,25 @@ class Document:
     blocks: dict[str, BlockDef]
     layers: SeqNode
     source: Source = field(repr=False)
+    family: str = ""
+    variant: str | None = None
+    variants: tuple[str, ...] = ()
+    parameters: dict[str, expr.Value] = field(default_factory=dict)
 
 
 # ---- loading ------------------------------------------------------------------------------------
-def load(path: str | Path, display: str | None = None) -> Document:
-    """Read and validate a network file."""
-    return build(read(path, display))
+def load(path: str | Path, display: str | None = None, selection: Selection | None = None) -> Document:
+    """Read and validate a network file, for the family member `selection` (default: the current one,
+    dsl/family.py)."""
+    return build(read(path, display), selection)
 
 
-def load_text(text: str, name: str = "<string>") -> Document:
+def load_text(text: str, name: str = "<string>", selection: Selection | None = None) -> Document:
     """Validate network text (for tests and the Python API)."""
-    return build(loads(text, name))
+    return build(loads(text, name), selection)
 
 
-def build(src: Source) -> Document:
+def build(src: Source, selection: Selection | None = None) -> Document:
     if not isinstance(src.data, dict):
         kind = "list" if isinstance(src.data, list) else type(src.data).__name__
         raise SchemaError(f"a network file is a mapping with `network`, `input` and `layers`; this one "
@@ -118,17 +138,29 @@ def build(src: Source) -> Document:
     except ValidationError as e:
         raise _schema_errors(e, src) from None
     builder = _Builder(src)
+    variant, parameters = family.choose(src.data, selection or family.current(), builder.strict_value, src.loc)
+    constants: dict[str, Setting] = {}
+    for key, value in src.data.get("constants", {}).items():
+        if key in parameters:
+            raise SchemaError(f"`{key}` is both a parameter and a constant", src.loc(("constants", key, "<key>")))
+        family.check_name(key, src.loc(("constants", key, "<key>")))
+        builder.env = {**parameters, **{k: c.value for k, c in constants.items()}}
+        constants[key] = builder.constant(value, ("constants", key))
+    builder.env = {**parameters, **{k: c.value for k, c in constants.items()}}
     doc = Document(
-        name=net.network,
-        input=tuple(net.input),
+        name=variant or net.network,
+        input=builder.shape(src.data["input"]),
         description=net.description,
         defaults={op: {key: builder.setting(value, ("defaults", op, key)) for key, value in attrs.items()}
                   for op, attrs in src.data.get("defaults", {}).items()},
-        constants={key: builder.constant(value, ("constants", key))
-                   for key, value in src.data.get("constants", {}).items()},
+        constants=constants,
         blocks=builder.blocks(src.data.get("blocks", {})),
         layers=builder.sequence(src.data["layers"], ("layers",)),
         source=src,
+        family=net.network,
+        variant=variant,
+        variants=tuple(net.variants),
+        parameters=parameters,
     )
     if builder.errors:
         raise builder.errors[0] if len(builder.errors) == 1 else MultipleErrors(builder.errors)
@@ -141,6 +173,30 @@ class _Builder:
     def __init__(self, src: Source):
         self.src = src
         self.errors: list[CnncError] = []
+        self.env: dict[str, expr.Value] = {}  # the names settings and constants may use
+
+    def strict_value(self, value, path: NodePath, env: dict[str, expr.Value]) -> expr.Value:
+        """A parameter's value (a YAML value, expression strings evaluated in `env`); raises at once,
+        since everything after depends on it."""
+        if isinstance(value, list):
+            return tuple(self.strict_value(v, path + (i,), env) for i, v in enumerate(value))
+        if not isinstance(value, str):
+            return value
+        loc = self.src.loc(path)
+        return expr.evaluate(expr.parse(value, "expr", loc), env, loc)
+
+    def shape(self, dims: list) -> tuple[int, ...]:
+        """`input:`, its expression sizes evaluated: positive integers."""
+        out = []
+        for i, value in enumerate(dims):
+            if isinstance(value, str):
+                loc = self.src.loc(("input", i))
+                value = expr.evaluate(expr.parse(value, "expr", loc), self.env, loc)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise SchemaError(f"an input size must be a positive integer, got {expr.describe(value)}"
+                                      f"{expr.ROUNDING_HINT if isinstance(value, float) else ''}", loc)
+            out.append(value)
+        return tuple(out)
 
     def parse(self, text: str, start: str, path: NodePath) -> expr.Node | None:
         try:
@@ -154,7 +210,7 @@ class _Builder:
         if isinstance(value, str):
             node = self.parse(value, "expr", path)
             try:
-                value = expr.evaluate(node, {}, loc) if node is not None else value
+                value = expr.evaluate(node, self.env, loc) if node is not None else value
             except ExprError as e:
                 self.errors.append(e)
         return Setting(value, loc)
@@ -185,6 +241,9 @@ class _Builder:
             return BlockDef(expr.Signature(0, key, ()), body, loc)
         seen: set[str] = set()
         for param in sig.params:
+            if param.name in family.SHAPE_NAMES:
+                self.errors.append(SchemaError(f"`{param.name}` is the shape of the block's input, which cnnc "
+                                               f"provides; name the parameter differently", loc.shifted(param.col)))
             if param.name in seen:
                 self.errors.append(SchemaError(f"block `{sig.name}` declares parameter `{param.name}` twice",
                                                loc.shifted(param.col)))
@@ -209,6 +268,13 @@ class _Builder:
                 else:
                     items = [Branch(None, self.node(v, path + (op, i))) for i, v in enumerate(branches)]
                 return MergeNode(op, tuple(items), loc)
+        if "if" in value:
+            cond_loc = self.src.loc(path + ("if",))
+            cond = value["if"]
+            node = expr.Const(0, cond) if isinstance(cond, bool) else self.parse(cond, "expr", path + ("if",))
+            otherwise = value.get("else")
+            return IfNode(node, self.node(value["then"], path + ("then",)),
+                          None if otherwise is None else self.node(otherwise, path + ("else",)), cond_loc)
         if "expect" in value:
             return ExpectNode(tuple(value["expect"]), loc)
         if "aux" in value:

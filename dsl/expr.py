@@ -6,6 +6,7 @@ function `evaluate` over the nodes below; nothing is ever handed to Python's `ev
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache, cache
 from typing import Any, Callable, Mapping, Union
@@ -18,6 +19,8 @@ from .errors import ExprError
 
 Value = Union[int, float, bool, str, tuple]
 """What an expression evaluates to. Lists and kernels are tuples; symbols (`same`) are str."""
+
+ROUNDING_HINT = "; a float becomes an integer only through round(), floor(), ceil() or make_divisible()"
 
 SYMBOLS: Mapping[str, Value] = {"same": "same", "valid": "valid", "true": True, "false": False,
                                 "identity": "identity"}
@@ -54,6 +57,35 @@ class BinOp(Node):
 @dataclass(frozen=True)
 class Neg(Node):
     operand: Node
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Logic(Node):
+    """`and` / `or`, evaluated left to right and only as far as needed."""
+
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Function(Node):
+    """A call of one of the expression functions (`FUNCTIONS`): `make_divisible(32 * width, 8)`."""
+
+    name: str
+    args: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
@@ -118,6 +150,23 @@ class _ToNodes(Transformer):
 
     def neg(self, meta, children):
         return Neg(_col(meta), children[0])
+
+    def not_(self, meta, children):
+        return Not(_col(meta), children[0])
+
+    def and_(self, meta, children):
+        return Logic(_col(meta), "and", children[0], children[1])
+
+    def or_(self, meta, children):
+        return Logic(_col(meta), "or", children[0], children[1])
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return Compare(_col(op), str(op), left, right)
+
+    def function(self, meta, children):
+        name, *args = children
+        return Function(_col(name), str(name), tuple(a for a in args if a is not None))
 
     add, sub, mul = _bin("+"), _bin("-"), _bin("*")
     floordiv, truediv, mod = _bin("//"), _bin("/"), _bin("%")
@@ -256,6 +305,17 @@ def evaluate(node: Node, env: Mapping[str, Value], loc: Location) -> Value:
         case BinOp(op=op, left=left, right=right):
             a, b = evaluate(left, env, loc), evaluate(right, env, loc)
             return _arith(op, a, b, node, loc)
+        case Not(operand=operand):
+            return not _truth(evaluate(operand, env, loc), "not", node, loc)
+        case Logic(op=op, left=left, right=right):
+            first = _truth(evaluate(left, env, loc), op, node, loc)
+            if first == (op == "or"):  # `true or ...`, `false and ...`: decided
+                return first
+            return _truth(evaluate(right, env, loc), op, node, loc)
+        case Compare(op=op, left=left, right=right):
+            return _compare(op, evaluate(left, env, loc), evaluate(right, env, loc), node, loc)
+        case Function(name=name, args=args):
+            return call_function(name, [evaluate(a, env, loc) for a in args], node, loc)
     raise ExprError(f"`{type(node).__name__}` is not a value", loc.shifted(node.col))
 
 
@@ -266,15 +326,83 @@ def _number(value: Value, op: str, node: Node, loc: Location) -> int | float:
     return value
 
 
+def _truth(value: Value, op: str, node: Node, loc: Location) -> bool:
+    if not isinstance(value, bool):
+        raise ExprError(f"`{op}` needs `true` or `false`, got {describe(value)}", loc.shifted(node.col))
+    return value
+
+
+def _compare(op: str, left: Value, right: Value, node: Node, loc: Location) -> bool:
+    if op in ("==", "!="):
+        same = type(left) is type(right) and left == right or (
+            _is_number(left) and _is_number(right) and left == right)
+        return same if op == "==" else not same
+    a, b = _number(left, op, node, loc), _number(right, op, node, loc)
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+def _is_number(value: Value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _arith(op: str, left: Value, right: Value, node: Node, loc: Location) -> Value:
     a, b = _number(left, op, node, loc), _number(right, op, node, loc)
     if op in ("//", "/", "%") and b == 0:
         raise ExprError(f"division by zero in `{op}`", loc.shifted(node.col))
     result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
               "//": lambda: a // b, "/": lambda: a / b, "%": lambda: a % b}[op]()
-    if isinstance(result, int) and abs(result) > 2**53:
-        raise ExprError(f"`{op}` gives {result}, which is too large", loc.shifted(node.col))
+    return _checked(result, f"`{op}`", node, loc)
+
+
+def _checked(result: int | float, what: str, node: Node, loc: Location) -> int | float:
+    if isinstance(result, int) and abs(result) > 2**53 or isinstance(result, float) and not math.isfinite(result):
+        raise ExprError(f"{what} gives {result}, which is too large", loc.shifted(node.col))
     return result
+
+
+# ---- functions ----------------------------------------------------------------------------------
+def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's `_make_divisible` (MobileNet, EfficientNet): `value` rounded to the nearest multiple
+    of `divisor` (halves up), at least `min_value` (default `divisor`), and never more than 10% below
+    `value`."""
+    low = divisor if min_value is None else min_value
+    rounded = max(low, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def _round(x: float) -> int:
+    return round(x)  # halves to even, as Python's and numpy's round
+
+
+FUNCTIONS: Mapping[str, tuple[Callable[..., int | float], int, int, str]] = {
+    # name: (function, fewest arguments, most arguments, what it gives)
+    "min": (min, 1, 64, "the smallest of its arguments"),
+    "max": (max, 1, 64, "the largest of its arguments"),
+    "round": (_round, 1, 1, "the nearest integer, halves to even (Python's and numpy's `round`)"),
+    "floor": (math.floor, 1, 1, "the largest integer <= x"),
+    "ceil": (math.ceil, 1, 1, "the smallest integer >= x"),
+    "make_divisible": (make_divisible, 2, 3, "`make_divisible(v, divisor, min_value=divisor)`: torchvision's "
+                       "`_make_divisible`, the nearest multiple of `divisor`, at least `min_value`, never "
+                       "more than 10% below v"),
+}
+
+
+def call_function(name: str, args: list[Value], node: Node, loc: Location) -> Value:
+    """The value of the expression function `name` on `args` (numbers only)."""
+    if name not in FUNCTIONS:
+        raise ExprError(f"unknown function `{name}`{did_you_mean(name, FUNCTIONS)}; functions are: "
+                        f"{', '.join(FUNCTIONS)}", loc.shifted(node.col))
+    function, fewest, most, _doc = FUNCTIONS[name]
+    if not fewest <= len(args) <= most:
+        wanted = str(fewest) if fewest == most else f"{fewest} to {most}"
+        plural = "" if wanted == "1" else "s"
+        raise ExprError(f"`{name}` takes {wanted} argument{plural}, got {len(args)}", loc.shifted(node.col))
+    numbers = [_number(a, name, node, loc) for a in args]
+    if name == "make_divisible" and any(isinstance(a, float) or a < 1 for a in numbers[1:]):
+        raise ExprError(f"`make_divisible`'s divisor and minimum must be positive integers, got "
+                        f"{', '.join(describe(a) for a in args[1:])}", loc.shifted(node.col))
+    result: int | float = function(*numbers)
+    return _checked(result, f"`{name}`", node, loc)
 
 
 def describe(value: Value) -> str:

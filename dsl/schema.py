@@ -21,7 +21,7 @@ Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Scalar = Union[bool, int, float, str]
 MergeOp = Literal["concat", "add", "mul"]
 MERGES: tuple[MergeOp, ...] = ("concat", "add", "mul")
-RESERVED = (*MERGES, "expect", "aux")
+RESERVED = (*MERGES, "expect", "aux", "if")
 TAGS = ("call", "sequence", *RESERVED, "named", "list", "mapping")  # the union tags used below
 SCHEMA_FILE = "cnnc.schema.json"  # beside this module; `cnnc schema` prints the same text
 
@@ -112,6 +112,19 @@ class Aux(_Strict):
                                       "(`aux1: {aux: [...]}`): the name becomes the extra output's name.")
 
 
+class If(_Strict):
+    """A layer chosen by a condition when the network is built: `then` where it is true, `else` (or
+    nothing) where it is false. MobileNet-v2's inverted residual adds its input only when
+    `stride == 1 and in_channels == filters`."""
+
+    condition: Union[bool, str] = Field(alias="if", description="A boolean expression: comparisons "
+                                        "(`== != < <= > >=`) joined by `and`, `or`, `not`, over parameters, "
+                                        "constants and the block's input shape (`in_channels`, ...).")
+    then: LayerNode = Field(description="The layer where the condition is true.")
+    otherwise: LayerNode | None = Field(None, alias="else", description="The layer where it is false "
+                                        "(default: nothing, the input passes through).")
+
+
 class Named(RootModel[dict[Identifier, "LayerNode"]]):
     """A one-key mapping `name: layer` that names the layer under it (`mixed5: inception_b(160)`): the
     name becomes its node's name and the prefix of its parameters' names."""
@@ -137,7 +150,7 @@ class Named(RootModel[dict[Identifier, "LayerNode"]]):
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    LayerNode: TypeAlias = Union[str, list["LayerNode"], Concat, Add, Mul, Expect, Aux, Named]
+    LayerNode: TypeAlias = Union[str, list["LayerNode"], Concat, Add, Mul, Expect, Aux, If, Named]
     ConstantValue: TypeAlias = Union[Scalar, list["ConstantValue"]]
 else:
     LayerNode = TypeAliasType("LayerNode", Annotated[
@@ -156,14 +169,16 @@ else:
             Annotated[Mul, Tag("mul")],
             Annotated[Expect, Tag("expect")],
             Annotated[Aux, Tag("aux")],
+            Annotated[If, Tag("if")],
             Annotated[Named, Tag("named")],
         ],
         Discriminator(_node_kind, custom_error_type="layer_node",
                       custom_error_message="a layer is a call such as `conv(64, 3x3)`, a list of layers, "
-                                           "`concat:`/`add:` with branches, `expect: [C, H, W]`, or "
-                                           "`name: layer`"),
-        Field(description="A layer: a call such as `conv(64, 3x3)`, a list of layers, `concat:` or `add:` "
-                          "with branches, `expect: [C, H, W]`, `aux: head`, or `name: layer`."),
+                                           "`concat:`/`add:`/`mul:` with branches, `expect: [C, H, W]`, "
+                                           "`if:`/`then:`/`else:`, or `name: layer`"),
+        Field(description="A layer: a call such as `conv(64, 3x3)`, a list of layers, `concat:`, `add:` or "
+                          "`mul:` with branches, `expect: [C, H, W]`, `aux: head`, `if: COND` with `then:` "
+                          "and `else:`, or `name: layer`."),
     ])
 
     ConstantValue = TypeAliasType("ConstantValue", Annotated[
@@ -178,14 +193,25 @@ class Network(_Strict):
     reusable blocks and a list of layers. Reference: docs/language.md."""
 
     network: Identifier = Field(description="The network's name (used for the ONNX graph name).")
-    input: list[Annotated[int, Field(gt=0)]] = Field(
+    input: list[Union[Annotated[int, Field(gt=0)], str]] = Field(
         min_length=1, max_length=3,
-        description="The input shape without the batch axis: [channels, height, width].")
+        description="The input shape without the batch axis: [channels, height, width]; a size may be an "
+                    "expression over the parameters (`[3, resolution, resolution]`).")
     description: str | None = Field(None, description="One line saying what this network is.")
     defaults: dict[Identifier, dict[Identifier, Scalar]] = Field(
         default_factory=dict,
         description="Per-op attribute defaults for this file, e.g. `conv: {bias: false}`; a call's own "
                     "arguments override them.")
+    parameters: dict[Identifier, ConstantValue] = Field(
+        default_factory=dict,
+        description="A family's parameters with their values, usable in every expression of the file and "
+                    "set by a variant or on the command line (`--set width=1.1`), e.g. `{width: 1.0, "
+                    "depth: 1.0, resolution: 224}`.")
+    variants: dict[Identifier, dict[Identifier, ConstantValue]] = Field(
+        default_factory=dict,
+        description="Named members of the family, each setting some parameters, e.g. `efficientnet_b3: "
+                    "{width: 1.2, depth: 1.4, resolution: 300}`; each is a network of its own name "
+                    "(`cnnc compile efficientnet_b3`).")
     constants: dict[Identifier, ConstantValue] = Field(
         default_factory=dict,
         description="Named values usable in every expression of the file, e.g. LeNet's connection "
@@ -200,6 +226,7 @@ class Network(_Strict):
 
 
 Aux.model_rebuild()
+If.model_rebuild()
 Concat.model_rebuild()
 Add.model_rebuild()
 Mul.model_rebuild()

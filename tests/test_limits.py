@@ -31,7 +31,7 @@ def test_limits_can_be_raised_and_lowered():
     net = doc("  - conv(8, 3x3) x 3\n")
     with limits(layers=2), pytest.raises(ResolveError, match="more than 2 layers"):
         cnnc.build(net)
-    with limits(repeat=2), pytest.raises(ResolveError, match="from 1 to 2,"):
+    with limits(repeat=2), pytest.raises(ResolveError, match="from 0 to 2,"):
         cnnc.build(net)
     with limits(params=100), pytest.raises(ShapeError, match="limit `params`"):
         cnnc.build(net)

@@ -41,13 +41,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..compiler.limits import Limits, limits
+    from ..dsl.family import Selection, parse_overrides, selecting
     from ..errors import CnncError
     try:
         try:
             chosen = Limits.parse(getattr(args, "limit", None) or [])
         except ValueError as e:
             raise CnncError(f"--limit {e}") from None
-        with limits(chosen):
+        selection = Selection(getattr(args, "variant", None), parse_overrides(getattr(args, "overrides", None) or []))
+        with limits(chosen), selecting(selection):
             return args.run(args) or 0
     except CnncError as e:
         print(str(e), file=sys.stderr)

@@ -56,8 +56,14 @@ def compile_options(c: argparse.ArgumentParser, note: str = "") -> None:
 
 
 def limit_option(c: argparse.ArgumentParser) -> None:
-    """--limit, for the commands that build a network."""
+    """--limit, --set and --variant, for the commands that build a network."""
     c.add_argument("--limit", action="append", metavar="NAME=VALUE", help=LIMIT_HELP)
+    c.add_argument("--set", action="append", metavar="NAME=VALUE", dest="overrides",
+                   help="set a parameter of a family file (repeatable), e.g. `--set width=1.1`; VALUE is an "
+                        "expression")
+    c.add_argument("--variant", metavar="NAME",
+                   help="build this variant of a family file given by path (a shipped variant is named "
+                        "directly: `cnnc check efficientnet_b3`)")
 
 
 # ---- argument types ----------------------------------------------------------------------------------

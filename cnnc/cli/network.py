@@ -23,17 +23,19 @@ def _seed(c: argparse.ArgumentParser) -> None:
 # ---- list --------------------------------------------------------------------------------------------
 def run_list(args: argparse.Namespace) -> int:
     from .. import api
-    from ..architectures import names
+    from ..architectures import find, names
     rows = []
     for name in names():
         graph = api.build(name)
+        found = find(name)
+        family = f"{found[0].stem}.yaml" if found is not None and found[1] is not None else ""
         rows.append((name, "x".join(map(str, graph.input_shape)), f"{graph.counts()['total']:,}",
-                     f"{graph.macs / 1e9:.3f} G"))
-    table(("name", "input", "params", "MACs"), rows, right={2, 3})
+                     f"{graph.macs / 1e9:.3f} G", family))
+    table(("name", "input", "params", "MACs", "variant of"), rows, right={2, 3})
     return 0
 
 
-LIST = Command("list", "the shipped architectures", run_list)
+LIST = Command("list", "the shipped architectures and variants", run_list)
 
 
 # ---- check -------------------------------------------------------------------------------------------

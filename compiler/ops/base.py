@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol
 
-from ...dsl.expr import Value, describe
+from ...dsl.expr import ROUNDING_HINT, Value, describe
 from ...errors import did_you_mean
 from ..ir import Layer, Param, Shape
 
@@ -30,7 +30,7 @@ class OpError(Exception):
 # ---- argument types -----------------------------------------------------------------------------
 def _int(v: Value, lo: int = 1) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"an integer, got {describe(v)}")
+        raise ValueError(f"an integer, got {describe(v)}{ROUNDING_HINT if isinstance(v, float) else ''}")
     if v < lo:
         raise ValueError(f"an integer >= {lo}, got {v}")
     return v
@@ -80,7 +80,8 @@ def _table(v: Value) -> tuple[tuple[int, ...], ...]:
 
 
 KINDS: Mapping[str, Callable[[Value], Any]] = {
-    "int": _int, "float": _float, "bool": _bool, "size": _pair, "kernel": _pair, "padding": _padding,
+    "int": _int, "index": lambda v: _int(v, 0), "float": _float, "bool": _bool, "size": _pair, "kernel": _pair,
+    "padding": _padding,
     "rate": lambda v: _check(0 <= _float(v) < 1, _float(v), "a rate in [0, 1)"),
     "table": _table,
 }
