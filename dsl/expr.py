@@ -81,6 +81,14 @@ class Compare(Node):
 
 
 @dataclass(frozen=True)
+class Index(Node):
+    """`widths[2]`: an item of a list, counted from 0 (negative counts from the end)."""
+
+    target: Node
+    index: Node
+
+
+@dataclass(frozen=True)
 class Function(Node):
     """A call of one of the expression functions (`FUNCTIONS`): `make_divisible(32 * width, 8)`."""
 
@@ -150,6 +158,10 @@ class _ToNodes(Transformer):
 
     def neg(self, meta, children):
         return Neg(_col(meta), children[0])
+
+    def index(self, meta, children):
+        target, index = children
+        return Index(index.col, target, index)
 
     def not_(self, meta, children):
         return Not(_col(meta), children[0])
@@ -314,6 +326,8 @@ def evaluate(node: Node, env: Mapping[str, Value], loc: Location) -> Value:
             return _truth(evaluate(right, env, loc), op, node, loc)
         case Compare(op=op, left=left, right=right):
             return _compare(op, evaluate(left, env, loc), evaluate(right, env, loc), node, loc)
+        case Index(target=target, index=index):
+            return _item(evaluate(target, env, loc), evaluate(index, env, loc), node, loc)
         case Function(name=name, args=args):
             return call_function(name, [evaluate(a, env, loc) for a in args], node, loc)
     raise ExprError(f"`{type(node).__name__}` is not a value", loc.shifted(node.col))
@@ -324,6 +338,17 @@ def _number(value: Value, op: str, node: Node, loc: Location) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ExprError(f"`{op}` needs numbers, got {describe(value)}", loc.shifted(node.col))
     return value
+
+
+def _item(sequence: Value, index: Value, node: Node, loc: Location) -> Value:
+    if not isinstance(sequence, tuple):
+        raise ExprError(f"only a list can be indexed, got {describe(sequence)}", loc.shifted(node.col))
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ExprError(f"a list index must be an integer, got {describe(index)}", loc.shifted(node.col))
+    if not -len(sequence) <= index < len(sequence):
+        raise ExprError(f"index {index} is out of range for a list of {len(sequence)} items",
+                        loc.shifted(node.col))
+    return sequence[index]
 
 
 def _truth(value: Value, op: str, node: Node, loc: Location) -> bool:

@@ -1,0 +1,45 @@
+"""Every torchvision-flavour network cnnc ships, counted against torchvision 0.29 (../shared/REFERENCE.md:
+`sum(p.numel() for p in model.parameters())` as trainable, BN running mean and variance as non-trainable,
+`num_batches_tracked` ignored). Each row is reached by torchvision's builder name, as a user would."""
+from __future__ import annotations
+
+import pytest
+
+import cnnc
+
+ROWS = [  # builder, total, trainable, non-trainable, input size
+    ("mobilenet_v2", 3_538_984, 3_504_872, 34_112, 224),
+    ("mobilenet_v3_large", 5_507_432, 5_483_032, 24_400, 224),
+    ("mobilenet_v3_small", 2_554_968, 2_542_856, 12_112, 224),
+    ("efficientnet_b0", 5_330_564, 5_288_548, 42_016, 224),
+    ("efficientnet_b1", 7_856_232, 7_794_184, 62_048, 240),
+    ("efficientnet_b2", 9_177_562, 9_109_994, 67_568, 288),
+    ("efficientnet_b3", 12_320_528, 12_233_232, 87_296, 300),
+    ("efficientnet_b4", 19_466_816, 19_341_616, 125_200, 380),
+    ("efficientnet_b5", 30_562_520, 30_389_784, 172_736, 456),
+    ("efficientnet_b6", 43_265_136, 43_040_704, 224_432, 528),
+    ("efficientnet_b7", 66_658_680, 66_347_960, 310_720, 600),
+    ("convnext_tiny", 28_589_128, 28_589_128, 0, 224),
+    ("convnext_small", 50_223_688, 50_223_688, 0, 224),
+    ("convnext_base", 88_591_464, 88_591_464, 0, 224),
+    ("convnext_large", 197_767_336, 197_767_336, 0, 224),
+    ("shufflenet_v2_x0_5", 1_374_744, 1_366_792, 7_952, 224),
+    ("shufflenet_v2_x1_0", 2_294_784, 2_278_604, 16_180, 224),
+    ("shufflenet_v2_x1_5", 3_527_064, 3_503_624, 23_440, 224),
+    ("shufflenet_v2_x2_0", 7_427_712, 7_393_996, 33_716, 224),
+    ("regnet_y_400mf", 4_371_296, 4_344_144, 27_152, 224),
+    ("resnet18", 11_699_112, 11_689_512, 9_600, 224),
+    ("resnet34", 21_814_696, 21_797_672, 17_024, 224),
+    ("resnet50_torchvision", 25_610_152, 25_557_032, 53_120, 224),
+    ("resnet101", 44_654_504, 44_549_160, 105_344, 224),
+    ("resnet152", 60_344_232, 60_192_808, 151_424, 224),
+]
+
+
+@pytest.mark.parametrize(("name", "total", "trainable", "frozen", "size"), ROWS, ids=[r[0] for r in ROWS])
+def test_counts_equal_torchvision_s(name, total, trainable, frozen, size):
+    graph = cnnc.build(name)
+    assert graph.counts() == {"total": total, "trainable": trainable, "non_trainable": frozen}
+    assert graph.input_shape == (3, size, size)
+    assert graph.output_shape == (1000,)
+    assert graph.layers[-1].op == "dense"  # logits, as torchvision gives them
