@@ -12,7 +12,7 @@ from typing import Any, Iterable, Literal
 from ..errors import Location
 
 Shape = tuple[int, ...]
-Init = Literal["he_normal", "zeros", "ones", "sign"]  # sign: fixed random +-1 (constants)
+Init = Literal["he_normal", "zeros", "ones", "fill", "sign"]  # fill: every element `Param.fill`; sign: random +-1
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class Param:
 
     Learned tensors are trainable; running statistics are not. A `constant` (LeNet's RBF prototypes)
     is fixed by the architecture: it is named, initialised and loadable like the others, but it is no
-    parameter and is not counted.
+    parameter and is not counted. `fill` is the initial value of every element when `init` is `fill`
+    (PReLU's slope 0.25, a layer scale's `init`).
     """
 
     name: str
@@ -30,6 +31,7 @@ class Param:
     init: Init
     fan_in: int = 1
     constant: bool = False
+    fill: float = 0.0
 
     @property
     def size(self) -> int:

@@ -3,7 +3,8 @@
 Each tensor draws from its own generator, seeded by the compile seed and a hash of the tensor's name,
 so a tensor's values depend only on (seed, name, shape) — not on the order of layers or on what else
 is in the network. He-normal for conv and dense weights (std = sqrt(2 / fan_in)), zero biases,
-BN gamma 1, beta 0, running mean 0, running variance 1; constants that are `sign` draw +-1.
+BN gamma 1, beta 0, running mean 0, running variance 1; a `fill` tensor is its `Param.fill` throughout
+(PReLU slopes 0.25, a layer scale's `init`); constants that are `sign` draw +-1.
 
 A seed is an integer from 0 to 2**32-1, the range of the generator's first seed word; any other value
 is refused rather than reduced into it (masking made 2**32 silently the same network as 0).
@@ -41,14 +42,17 @@ def initial_chunks(param: Param, seed: int, size: int) -> Iterator[np.ndarray]:
     std = np.float32(np.sqrt(2.0 / param.fan_in))
     for start in range(0, param.size, size):
         n = min(size, param.size - start)
-        if rng is None:  # zeros or ones: nothing is drawn
-            yield np.zeros(n, np.float32) if param.init == "zeros" else np.ones(n, np.float32)
+        if rng is None:  # zeros, ones or fill: nothing is drawn
+            yield np.full(n, _FILLS.get(param.init, param.fill), np.float32)
         elif param.init == "sign":
             yield np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(np.float32)
         else:
             values = rng.standard_normal(n, dtype=np.float32)
             values *= std
             yield values
+
+
+_FILLS = {"zeros": 0.0, "ones": 1.0}  # `fill` takes the Param's own value
 
 
 def _rng(param: Param, seed: int) -> np.random.Generator:

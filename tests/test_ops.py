@@ -10,6 +10,7 @@ under each merge that stacks towers (grouped, with fewer convs, and equal to the
 """
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Callable
@@ -22,6 +23,7 @@ import cnnc
 from cnnc import api
 from cnnc.compiler import to_onnx
 from cnnc.compiler.ops import MERGES, OPS
+from cnnc.compiler.weights import initial_weights
 from cnnc.dsl.document import load_text
 
 Params = Callable[[str], np.ndarray]  # a parameter of the case by its name, e.g. p("layer.weight")
@@ -122,6 +124,55 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def adaptive_avgpool(x: np.ndarray, out: tuple[int, int]) -> np.ndarray:
+    """PyTorch's AdaptiveAvgPool2d by a loop: output cell (i, j) is the mean of rows floor(i * H / oh) to
+    ceil((i + 1) * H / oh) - 1 and likewise of the columns."""
+    (n, c, h, w), (oh, ow) = x.shape, out
+    y = np.empty((n, c, oh, ow))
+    for i in range(oh):
+        r0, r1 = math.floor(i * h / oh), math.ceil((i + 1) * h / oh)
+        for j in range(ow):
+            c0, c1 = math.floor(j * w / ow), math.ceil((j + 1) * w / ow)
+            y[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    return y
+
+
+def normalise(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
+    """(x - mean) / sqrt(biased variance + eps) over `axes`."""
+    return (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+
+
+def layernorm(x: np.ndarray, p: Params, eps: float) -> np.ndarray:
+    """Over the channels at each position, then weight and bias per channel."""
+    return normalise(x, (1,), eps) * per_channel(p("layer.weight"), x.ndim) + per_channel(p("layer.bias"), x.ndim)
+
+
+def groupnorm(x: np.ndarray, p: Params, groups: int, eps: float) -> np.ndarray:
+    """Channel k belongs to group k // (C / groups); each group is normalised over its channels and positions."""
+    y = np.empty_like(x)
+    size = x.shape[1] // groups
+    for g in range(groups):
+        part = x[:, g * size:(g + 1) * size]
+        y[:, g * size:(g + 1) * size] = normalise(part, tuple(range(1, x.ndim)), eps)
+    return y * per_channel(p("layer.weight"), x.ndim) + per_channel(p("layer.bias"), x.ndim)
+
+
+def shuffle(x: np.ndarray, groups: int) -> np.ndarray:
+    """Channel i * C/groups + j of the input (group i, place j) becomes channel j * groups + i."""
+    y = np.empty_like(x)
+    size = x.shape[1] // groups
+    for i in range(groups):
+        for j in range(size):
+            y[:, j * groups + i] = x[:, i * size + j]
+    return y
+
+
+def gelu(x: np.ndarray, approximate: bool = False) -> np.ndarray:
+    if approximate:
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
 def table_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, table, **window) -> np.ndarray:
     """Map j = the sum over the input maps of its row of one kernel each (packed in table order) + bias j."""
     maps, link = [], 0
@@ -145,6 +196,7 @@ class Case:
     call: str | None = None
     layers: str | None = None
     constants: str = ""
+    spread: float = 2.0  # the inputs' standard deviation: wide enough that bounds and slopes act
 
     @property
     def body(self) -> str:
@@ -193,6 +245,27 @@ CASES = [
     Case("squash", "squash_amplitude_slope", (4, 5, 5), lambda x, p: 2.5 * np.tanh(0.3 * x),
          "squash(amplitude=2.5, slope=0.3)"),
     Case("scale", "scale_negative", (4, 5, 5), lambda x, p: -0.7 * x, "scale(-0.7)"),
+    Case("relu6", "relu6", (4, 5, 5), lambda x, p: np.minimum(np.maximum(x, 0), 6), "relu6", spread=6),
+    Case("clip", "clip_asymmetric", (4, 5, 5), lambda x, p: np.minimum(np.maximum(x, -1.5), 2.5),
+         "clip(-1.5, high=2.5)", spread=6),
+    Case("hardswish", "hardswish", (4, 5, 5), lambda x, p: x * np.minimum(np.maximum(x + 3, 0), 6) / 6, "hardswish",
+         spread=6),
+    Case("hardsigmoid", "hardsigmoid_pytorch_default", (4, 5, 5),
+         lambda x, p: np.minimum(np.maximum(x + 3, 0), 6) / 6, "hardsigmoid", spread=6),
+    Case("hardsigmoid", "hardsigmoid_alpha_beta", (4, 5, 5), lambda x, p: np.clip(0.3 * x - 0.4, 0, 1),
+         "hardsigmoid(alpha=0.3, beta=-0.4)", spread=6),
+    Case("silu", "silu", (4, 5, 5), lambda x, p: x / (1 + np.exp(-x)), "silu", spread=6),
+    Case("gelu", "gelu_exact", (4, 5, 5), lambda x, p: gelu(x), "gelu", spread=4),
+    Case("gelu", "gelu_tanh_approximation", (4, 5, 5), lambda x, p: gelu(x, approximate=True),
+         "gelu(approximate=true)", spread=4),
+    Case("leakyrelu", "leakyrelu_slope", (4, 5, 5), lambda x, p: np.where(x > 0, x, 0.2 * x), "leakyrelu(0.2)",
+         spread=6),
+    Case("elu", "elu_alpha", (4, 5, 5), lambda x, p: np.where(x > 0, x, 0.7 * (np.exp(x) - 1)), "elu(alpha=0.7)",
+         spread=6),
+    Case("prelu", "prelu_per_channel", (4, 5, 5),
+         lambda x, p: np.where(x > 0, x, per_channel(p("layer.weight"), 4) * x), "prelu", spread=6),
+    Case("prelu", "prelu_flat", (6,), lambda x, p: np.where(x > 0, x, p("layer.weight")[None] * x), "prelu",
+         spread=6),
     Case("batchnorm", "batchnorm_scaled", (4, 5, 5), lambda x, p: batchnorm(x, p, "layer", 0.01),
          "batchnorm(eps=0.01)"),
     Case("batchnorm", "batchnorm_without_scale", (4, 5, 5), lambda x, p: batchnorm(x, p, "layer", 1e-3, scale=False),
@@ -202,6 +275,32 @@ CASES = [
          "lrn(size=3, alpha=0.5, beta=0.75, bias=2)"),
     Case("lrn", "lrn_size5_alpha_divided", (6, 4, 4), lambda x, p: lrn(x, 5, 0.3, 0.6, 1.5),
          "lrn(5, 0.3, 0.6, 1.5)"),
+    Case("layernorm", "layernorm_over_channels", (5, 3, 4), lambda x, p: layernorm(x, p, 1e-3), "layernorm(eps=0.001)",
+         spread=6),
+    Case("layernorm", "layernorm_flat", (6,), lambda x, p: layernorm(x, p, 1e-5), "layernorm"),
+    Case("groupnorm", "groupnorm_3_groups", (6, 4, 5), lambda x, p: groupnorm(x, p, 3, 1e-3),
+         "groupnorm(3, eps=0.001)"),
+    Case("groupnorm", "groupnorm_flat", (6,), lambda x, p: groupnorm(x, p, 2, 1e-5), "groupnorm(2)"),
+    Case("layerscale", "layerscale", (4, 5, 5), lambda x, p: x * p("layer.weight")[None], "layerscale(init=0.5)"),
+    Case("layerscale", "layerscale_flat", (6,), lambda x, p: x * p("layer.weight")[None], "layerscale"),
+    Case("shuffle", "shuffle_3_groups", (6, 3, 4), lambda x, p: shuffle(x, 3), "shuffle(3)"),
+    Case("channels", "channels_inner_slice", (6, 3, 3), lambda x, p: x[:, 1:4], "channels(1, 4)"),
+    Case("channels", "channels_to_the_end_flat", (6,), lambda x, p: x[:, 2:], "channels(2)"),
+    Case("adaptiveavgpool", "adaptiveavgpool_uneven_windows", (3, 7, 5), lambda x, p: adaptive_avgpool(x, (3, 2)),
+         "adaptiveavgpool(3x2)"),
+    Case("adaptiveavgpool", "adaptiveavgpool_even_windows", (3, 6, 8), lambda x, p: adaptive_avgpool(x, (3, 2)),
+         "adaptiveavgpool([3, 2])"),
+    Case("adaptiveavgpool", "adaptiveavgpool_unchanged", (3, 4, 4), lambda x, p: x, "adaptiveavgpool(4)"),
+    Case("adaptiveavgpool", "adaptiveavgpool_one_axis_even", (3, 6, 5), lambda x, p: adaptive_avgpool(x, (3, 3)),
+         "adaptiveavgpool(3)"),
+    Case("adaptiveavgpool", "adaptiveavgpool_larger_than_input", (3, 3, 4), lambda x, p: adaptive_avgpool(x, (5, 7)),
+         "adaptiveavgpool(5x7)"),
+    Case("adaptiveavgpool", "adaptiveavgpool_rows_only", (3, 5, 4), lambda x, p: adaptive_avgpool(x, (3, 4)),
+         "adaptiveavgpool(3x4)"),
+    Case("globalmaxpool", "globalmaxpool_flat", (4, 3, 5), lambda x, p: x.max(axis=(2, 3)), "globalmaxpool"),
+    Case("globalmaxpool", "globalmaxpool_keepdims", (4, 3, 5), lambda x, p: x.max(axis=(2, 3), keepdims=True),
+         "globalmaxpool(keepdims=true)"),
+    Case("droppath", "droppath", (4, 3, 3), lambda x, p: x, "droppath(0.1)"),
     Case("dense", "dense", (7,), lambda x, p: x @ p("layer.weight").T + p("layer.bias"), "dense(5)"),
     Case("dense", "dense_no_bias", (7,), lambda x, p: x @ p("layer.weight").T, "dense(3, bias=false)"),
     Case("flatten", "flatten_channel_major", (3, 2, 4), lambda x, p: x.reshape(x.shape[0], -1), "flatten"),
@@ -218,6 +317,12 @@ CASES = [
     Case("add", "add_three_branches", (4, 5, 5),
          lambda x, p: conv(x, p("add/branch1.weight"), p("add/branch1.bias")) + x - 0.5 * np.maximum(x, 0),
          layers="  - add: [conv(4, 1x1), identity, [relu, scale(-0.5)]]\n"),
+    Case("mul", "mul_gate_broadcast_over_positions", (4, 5, 5),
+         lambda x, p: x / (1 + np.exp(-conv(x.mean(axis=(2, 3), keepdims=True), p("mul/branch2/conv.weight"),
+                                             p("mul/branch2/conv.bias")))),
+         layers="  - mul: [identity, [globalavgpool(keepdims=true), conv(4, 1x1), sigmoid]]\n"),
+    Case("mul", "mul_three_branches", (4, 5, 5), lambda x, p: x * np.tanh(x) * np.maximum(x, 0),
+         layers="  - mul: [identity, tanh, relu]\n"),
     Case("concat", "concat_three_branches", (4, 5, 5),
          lambda x, p: np.concatenate([conv(x, p("concat/conv.weight"), p("concat/conv.bias")),
                                       pool(x, "max", (3, 3), (1, 1), (1, 1, 1, 1)), x], axis=1),
@@ -262,7 +367,7 @@ def wide_weights(graph, seed: str) -> dict[str, np.ndarray]:
 
 
 def inputs(case: Case, seed: int = 0) -> np.ndarray:
-    return (np.random.default_rng(seed).standard_normal((2, *case.input)) * 2).astype(np.float32)
+    return (np.random.default_rng(seed).standard_normal((2, *case.input)) * case.spread).astype(np.float32)
 
 
 def run(model, x: np.ndarray) -> np.ndarray:
@@ -411,3 +516,59 @@ def test_an_even_lrn_size_is_refused_at_the_argument():
         build(load_text(text, "t.yaml"))
     message = str(info.value)
     assert message.startswith("t.yaml:4:9:") and "size must be odd" in message and "got 4" in message
+
+
+REFUSED = [  # (call, input shape, column of the argument pointed at, what the message says)
+    pytest.param("clip(2, -1)", (4, 5, 5), 10, "`clip` needs low <= high, got low=2 above high=-1",
+                 id="clip-low-above-high"),
+    pytest.param("groupnorm(4)", (6, 3, 3), 15, "groups=4 must divide the input's 6 channels", id="groupnorm-groups"),
+    pytest.param("shuffle(4)", (6, 3, 3), 13, "groups=4 must divide the input's 6 channels", id="shuffle-groups"),
+    pytest.param("channels(6)", (6, 3, 3), 14, "start=6 is not a channel of the input's 6 (0 to 5)",
+                 id="channels-start"),
+    pytest.param("channels(1, 7)", (6, 3, 3), 17, "stop=7 is beyond the input's 6 channels", id="channels-stop"),
+    pytest.param("channels(3, stop=3)", (6, 3, 3), 17, "`channels(3, 3)` is empty", id="channels-empty"),
+    pytest.param("channels(-1)", (6, 3, 3), 14, "must be an integer >= 0, got -1", id="channels-negative"),
+    pytest.param("prelu", (6, 3), 5, "needs a [channels, height, width] input", id="prelu-rank-2"),
+]
+
+
+@pytest.mark.parametrize("call,shape,column,message", REFUSED)
+def test_an_impossible_argument_is_refused_where_it_is_written(call: str, shape: tuple, column: int, message: str):
+    from cnnc.compiler import build
+    from cnnc.errors import CnncError
+    text = f"network: t\ninput: {list(shape)}\nlayers:\n  - {call}\n"
+    with pytest.raises(CnncError) as info:
+        build(load_text(text, "t.yaml"))
+    assert str(info.value).startswith(f"t.yaml:4:{column}:") and message in str(info.value), str(info.value)
+
+
+def test_seeded_initial_values_are_pytorchs_and_every_new_tensor_is_trainable():
+    """PReLU slopes 0.25 (`nn.PReLU`), a layer scale its `init`, layer and group norms weight 1 and bias 0,
+    whatever the seed; all of them counted as trainable parameters."""
+    text = ("network: t\ninput: [6, 4, 4]\nlayers:\n  - prelu\n  - layerscale(init=0.03)\n  - layernorm\n"
+            "  - groupnorm(3)\n  - globalavgpool\n  - layerscale\n")
+    graph = cnnc.build(load_text(text, "t.yaml"))
+    expected = {"prelu.weight": np.full(6, 0.25), "layerscale_1.weight": np.full((6, 1, 1), 0.03),
+                "layernorm.weight": np.ones(6), "layernorm.bias": np.zeros(6), "groupnorm.weight": np.ones(6),
+                "groupnorm.bias": np.zeros(6), "layerscale_2.weight": np.full(6, 1e-6)}
+    for seed in (0, 7):
+        values = {p.name: v for p, v in initial_weights(graph, seed)}
+        assert set(values) == set(expected)
+        for name, value in expected.items():
+            assert values[name].dtype == np.float32 and values[name].shape == value.shape, name
+            np.testing.assert_array_equal(values[name], value.astype(np.float32), err_msg=name)
+    assert all(p.trainable and not p.constant for p in graph.params)
+    assert graph.counts() == {"total": 42, "trainable": 42, "non_trainable": 0}
+
+
+@pytest.mark.parametrize("shape,size,nodes", [
+    ((3, 4, 4), "4", ["Identity"]),
+    ((3, 8, 6), "4x2", ["AveragePool"]),
+    ((3, 7, 5), "3x2", ["Reshape", "MatMul", "Reshape", "MatMul"]),
+    ((3, 5, 4), "3x4", ["Reshape", "MatMul"]),
+], ids=["unchanged", "even-windows", "uneven-windows", "one-axis-unchanged"])
+def test_adaptiveavgpool_is_the_cheapest_exact_form(shape: tuple, size: str, nodes: list):
+    """No work where the size is kept, one AveragePool where the windows tile the input, and otherwise a
+    MatMul by an averaging matrix for each axis that changes."""
+    text = f"network: t\ninput: {list(shape)}\nlayers:\n  - adaptiveavgpool({size})\n"
+    assert [n.op_type for n in cnnc.compile(load_text(text, "t.yaml")).graph.node] == nodes

@@ -81,6 +81,18 @@ def test_every_merge_is_complete(name: str):
     assert m.module in ("inception", "residual")
 
 
+@pytest.mark.parametrize("kind,value,ok", [
+    ("int", 1, True), ("int", 0, False), ("index", 0, True), ("index", 5, True), ("index", -1, False),
+    ("index", True, False), ("index", 1.0, False), ("rate", 0.0, True), ("rate", 1.0, False),
+])
+def test_argument_kinds_accept_their_values_only(kind: str, value, ok: bool):
+    if ok:
+        assert KINDS[kind](value) == value
+    else:
+        with pytest.raises(ValueError):
+            KINDS[kind](value)
+
+
 def test_the_derived_views_are_the_traits():
     assert {name for name, op in OPS.items() if op.passthrough} == PASSTHROUGH
     assert {name for name, op in OPS.items() if op.per_channel} == PER_CHANNEL
@@ -154,10 +166,10 @@ def test_build_registry_refuses_an_incomplete_merge(changes: dict, message: str)
 
 def test_the_merges_must_be_exactly_the_schemas_merge_keywords():
     with pytest.raises(RegistryError, match=r"the document schema's merges \['concat'\] are not the registry's "
-                                            r"\['add', 'concat'\]: add the merge to dsl/schema.py too"):
+                                            r"\['add', 'concat', 'mul'\]: add the merge to dsl/schema.py too"):
         build_registry(ALL_OPS, merge.DEFINITIONS, ("concat",))
     with pytest.raises(RegistryError, match="not the registry's"):
         build_registry(ALL_OPS, merge.DEFINITIONS, (*MERGE_KEYWORDS, "stack"))
-    with pytest.raises(RegistryError, match=r"the document schema's merges \['add', 'concat'\] are not the registry's "
-                                            r"\['add'\]"):
+    with pytest.raises(RegistryError, match=r"the document schema's merges \['add', 'concat', 'mul'\] are not the "
+                                            r"registry's \['add', 'mul'\]"):
         build_registry(ALL_OPS, [m for m in merge.DEFINITIONS if m.name != "concat"])

@@ -1,8 +1,10 @@
-"""Normalisation: `batchnorm` (inference form, running statistics) and `lrn` (across channels)."""
+"""Normalisation: `batchnorm` (inference form, running statistics), `lrn` (across channels), `layernorm`
+(over the channels at each position), `groupnorm`, and ConvNeXt's learned per-channel `layerscale`."""
 from __future__ import annotations
 
 from ..ir import Layer, Param, Shape
 from . import labels
+from .activation import channel_first
 from .base import Arg, Attrs, Drawing, Emitter, OpDef, OpError, no_macs, no_params, spatial
 
 
@@ -47,4 +49,58 @@ LRN = OpDef(
                              **{k: layer.attrs[k] for k in ("size", "alpha", "beta", "bias")})],
     Drawing("other", lambda a, paper: f"LRN {a['size']}"))
 
-DEFINITIONS = (BATCHNORM, LRN)
+
+def _affine(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
+    """A learned scale (ones) and shift (zeros) per channel, as PyTorch's norms initialise them."""
+    c = (shape[0],)
+    return Param(f"{name}.weight", c, True, "ones"), Param(f"{name}.bias", c, True, "zeros")
+
+
+def _layernorm_lower(layer: Layer, e: Emitter) -> list:
+    """LayerNormalization normalises the last axes, so a [C, H, W] input goes channels-last and back."""
+    a, name = layer.attrs, layer.name
+    weight, bias = (p.name for p in layer.params)
+    norm = {"axis": -1, "epsilon": a["eps"], "stash_type": 1}
+    if len(layer.shape) == 1:
+        return [e.node(layer, "LayerNormalization", [e.t(layer.inputs[0]), weight, bias], **norm)]
+    last, normed = f"{name}/channels_last", f"{name}/normalised"
+    return [e.make("Transpose", [e.t(layer.inputs[0])], [last], last, perm=[0, 2, 3, 1]),
+            e.make("LayerNormalization", [last, weight, bias], [normed], normed, **norm),
+            e.node(layer, "Transpose", [normed], perm=[0, 3, 1, 2])]
+
+
+def _groupnorm_infer(a: Attrs, shape: Shape) -> Shape:
+    c = channel_first(a, shape)[0]
+    if c % a["groups"]:
+        raise OpError(f"groups={a['groups']} must divide the input's {c} channels", "groups")
+    return shape
+
+
+def _layerscale_params(a: Attrs, shape: Shape, name: str) -> tuple[Param, ...]:
+    return (Param(f"{name}.weight", (shape[0], *[1] * (len(shape) - 1)), True, "fill", fill=a["init"]),)
+
+
+LAYERNORM = OpDef(
+    "layernorm", "layer normalisation over the channels at each position (ConvNeXt's `LayerNorm2d`, which "
+    "uses eps=1e-6): `(x - mean) / sqrt(var + eps) * weight + bias`, mean and biased variance over C; "
+    "`weight [C]` (ones), `bias [C]` (zeros)",
+    (Arg("eps", "float", 1e-5, "added to the variance before the square root"),),
+    channel_first, _affine, no_macs, _layernorm_lower, Drawing("norm", labels.fixed("LN"), "LN"))
+GROUPNORM = OpDef(
+    "groupnorm", "group normalisation (PyTorch `GroupNorm`): mean and biased variance over each group of "
+    "C/groups channels and every position, then `weight [C]` (ones) and `bias [C]` (zeros) per channel",
+    (Arg("groups", "int", doc="number of groups; must divide the channels"),
+     Arg("eps", "float", 1e-5, "added to the variance before the square root")),
+    _groupnorm_infer, _affine, no_macs,
+    lambda layer, e: [e.node(layer, "GroupNormalization", [e.t(layer.inputs[0]), *(p.name for p in layer.params)],
+                             num_groups=layer.attrs["groups"], epsilon=layer.attrs["eps"], stash_type=1)],
+    Drawing("norm", labels.fixed("GN"), "GN"))
+LAYERSCALE = OpDef(
+    "layerscale", "a learned scale per channel, `x * weight` (ConvNeXt's layer scale): `weight [C, 1, 1]` "
+    "(torchvision's `layer_scale`), `[C]` on a flat input, every element initially `init`",
+    (Arg("init", "float", 1e-6, "the initial value of the scales"),),
+    channel_first, _layerscale_params, no_macs,
+    lambda layer, e: [e.node(layer, "Mul", [e.t(layer.inputs[0]), layer.params[0].name])],
+    Drawing("scale", labels.fixed("layer scale")), per_channel=True)
+
+DEFINITIONS = (BATCHNORM, LRN, LAYERNORM, GROUPNORM, LAYERSCALE)
