@@ -36,7 +36,8 @@ def test_language_reference_examples_use_every_op_and_construct():
         used_ops |= {layer.op for layer in graph.layers}
         used_keys |= set(re.findall(r"(?:^|[{,\s-])(\w+):", text, re.M))
     assert set(OPS) <= used_ops, sorted(set(OPS) - used_ops)
-    assert {"concat", "add", "expect", "aux", "constants", "defaults", "blocks"} <= used_keys, used_keys
+    assert {"concat", "add", "mul", "expect", "aux", "if", "then", "else", "constants", "defaults", "blocks",
+            "parameters", "variants"} <= used_keys, used_keys
 
 
 def test_readme_tutorial_outputs_are_what_cnnc_prints(tmp_path, cli):
