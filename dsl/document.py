@@ -306,8 +306,9 @@ def _yaml_path(loc: tuple, src: Source) -> NodePath:
     data = src.data
     for i, element in enumerate(loc):
         following = loc[i + 1] if i + 1 < len(loc) else None
-        if isinstance(data, dict) and _is_tag(str(element)) and following in data:
-            continue  # a union tag that happens to equal a key; the real key comes next
+        if isinstance(data, dict) and _is_tag(str(element)) and (
+                following in data or isinstance(following, str) and i + 2 == len(loc)):
+            continue  # a union tag that happens to equal a key; the real key (maybe a missing one) comes next
         if (isinstance(data, dict) and element in data
                 or isinstance(data, list) and isinstance(element, int) and element < len(data)):
             path, data = path + (element,), data[element]

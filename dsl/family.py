@@ -87,6 +87,9 @@ def choose(data: dict, selection: Selection, evaluate: Evaluate, loc: Callable[[
     for name, value in declared.items():
         _not_reserved(name, loc(("parameters", name, "<key>")))
         values[name] = evaluate(value, ("parameters", name), dict(values))
+    for name, settings in variants.items():  # every variant, chosen or not: a typo is found at once
+        for key in settings:
+            _declared(key, declared, loc(("variants", name, key, "<key>")), f"variant `{name}`")
     variant = selection.variant
     if variant is not None and variant != data.get("network"):
         if variant not in variants:
@@ -96,7 +99,6 @@ def choose(data: dict, selection: Selection, evaluate: Evaluate, loc: Callable[[
                               f"{did_you_mean(variant, list(variants))}{listed}", where)
         chosen = dict(values)
         for name, value in variants[variant].items():
-            _declared(name, declared, loc(("variants", variant, name, "<key>")), f"variant `{variant}`")
             chosen[name] = evaluate(value, ("variants", variant, name), dict(values))
         values = chosen
     else:

@@ -184,6 +184,49 @@ CASES = [
         """), "ResolveError", "4:12", "from 0 to 10,000, got `100000`", at="100000"),
 
     # ---- expressions ----------------------------------------------------------------------------
+    case("float_reaching_an_integer_argument_names_the_rounding_functions", net("""
+        layers:
+          - conv(32 * 1.1, 3x3)
+        """), "ResolveError", "4:10", "got `35.2` (float); a float becomes an integer only through round()",
+        at="32 * 1.1"),
+    case("unknown_function_suggests_one", net("""
+        layers:
+          - conv(make_divisble(40, 8), 3x3)
+        """), "ExprError", "4:10", "unknown function `make_divisble` (did you mean `make_divisible`?)",
+        at="make_divisble"),
+    case("condition_that_is_not_a_boolean", net("""
+        layers:
+          - if: in_channels * 2
+            then: relu
+        """), "ResolveError", "4:9", "a condition must be `true` or `false`, got `6` (int)", at="in_channels"),
+    case("condition_with_an_unknown_name", net("""
+        layers:
+          - if: strde == 1
+            then: relu
+        """), "ExprError", "4:9", "unknown name `strde`", at="strde"),
+    case("conditional_without_then", net("""
+        layers:
+          - if: true
+            else: relu
+        """), "SchemaError", "4:5", "missing key `then`", at="if"),
+    case("index_out_of_range", net("""
+        constants:
+          widths: [16, 32]
+        layers:
+          - conv(widths[2], 3x3)
+        """), "ExprError", "6:17", "index 2 is out of range for a list of 2 items", at="2]"),
+    case("product_of_shapes_that_do_not_broadcast", net("""
+        layers:
+          - mul: {a: identity, b: [globalavgpool(keepdims=true), conv(4, 1x1)]}
+        """), "ShapeError", "4:5", "axis 0 differs ([3, 32, 32], [4, 1, 1])", at="mul"),
+    case("variant_setting_an_undeclared_parameter", net("""
+        parameters: {width: 1.0}
+        variants:
+          wide: {widht: 2.0}
+        layers:
+          - relu
+        """), "SchemaError", "5:10", "variant `wide` sets `widht`, which is not a parameter (did you mean `width`?)",
+        at="widht", bug=None),
     case("division_by_zero", net("""
         layers:
           - conv(64 // 0, 3x3)
