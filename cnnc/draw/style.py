@@ -23,7 +23,7 @@ MODULE_NAMES: dict[ModuleKind, str] = {"inception": "Inception-style module (con
                                        "reduction": "reduction module (stride 2)"}
 LAYER_NAMES: dict[LayerKind, str] = {"conv": "convolution", "pool": "pooling", "dense": "dense",
                                      "other": "other layer"}
-FUNC_NAMES: dict[FuncKind, str] = {"norm": "batch norm", "activation": "activation", "softmax": "softmax",
+FUNC_NAMES: dict[FuncKind, str] = {"norm": "normalisation", "activation": "activation", "softmax": "softmax",
                                    "scale": "scaling"}
 INK, MUTED = "#222222", "#666666"
 AUX_FILL, AUX_STROKE = "#eef3fa", "#6f84a3"
