@@ -22,7 +22,10 @@ def _variants() -> dict[str, str]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     found: dict[str, str] = {}
     for name, file in sorted(_files().items()):
-        for variant in variants_of(yaml.load(file.read_text(encoding="utf-8"), Loader=loader)):
+        text = file.read_text(encoding="utf-8")
+        if "variants:" not in text:  # most files: no need to read them as YAML
+            continue
+        for variant in variants_of(yaml.load(text, Loader=loader)):
             found.setdefault(variant, name)
     return found
 
