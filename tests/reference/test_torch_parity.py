@@ -1,16 +1,14 @@
 """Numerics against PyTorch reference implementations: timm `inception_v4`, torchvision `resnet50` and
-`resnext50_32x4d` (both of cnnc's forms: grouped, and the 32 towers that cnnc stacks into it),
-built with random weights (BN running statistics included), their state dicts mapped onto cnnc's parameter
-names, the same input run through both in inference mode. Needs torch, torchvision and timm (timm imports
-torchvision): without them these tests are skipped; run them by hand after touching lowering or padding.
+`resnext50_32x4d` (both of cnnc's forms: grouped, and the 32 towers that cnnc stacks into it), with weights
+from torch_reference.prepare (calibrated BN statistics, wide affine terms), their state dicts mapped onto
+cnnc's parameter names both by data flow (map_by_order) and by the hand-written name functions below, which
+must agree, the same input run through both in inference mode. Also the mapper's and `prepare`'s own tests.
+Needs torch, and torchvision and timm (timm imports torchvision) for the networks: without them those tests
+are skipped; run them by hand after touching lowering or padding.
 """
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-import types
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -18,97 +16,21 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
 import cnnc  # noqa: E402
-from cnnc.architectures import path as shipped  # noqa: E402
 from cnnc.dsl.document import load_text  # noqa: E402
-
-
-def import_torchvision() -> types.ModuleType | None:
-    """torchvision, or None when it is not installed.
-
-    torchvision's Linux wheels on PyPI are CUDA builds: against a CPU-only torch (`2.13.0+cpu`) their `_C`
-    extension cannot load (it links libtorch_cuda), and `import torchvision` then dies in
-    `_meta_registrations` with "operator torchvision::nms does not exist". The model definitions are pure
-    Python and need none of those compiled ops, so in that case the package is registered without running
-    its `__init__` and its submodules (`torchvision.models`, `torchvision.ops.misc`, which timm imports)
-    load as usual. Only the detection ops (nms, roi_align, ...) are unusable, and nothing here calls them.
-    """
-    try:
-        import torchvision
-        return torchvision
-    except ModuleNotFoundError:
-        return None
-    except RuntimeError as error:
-        if "torchvision::" not in str(error):
-            raise
-    for name in [name for name in sys.modules if name == "torchvision" or name.startswith("torchvision.")]:
-        del sys.modules[name]  # the half-imported package from the failed attempt
-    spec = importlib.util.find_spec("torchvision")
-    package = importlib.util.module_from_spec(spec)  # a module object; its __init__ is never executed
-    sys.modules["torchvision"] = package
-    return package
-
+from torch_reference import (  # noqa: E402
+    activation_report, assert_nonlinearities_act, compare, import_torchvision, logits_graph, map_by_order, prepare)
 
 torchvision = import_torchvision()
 
 
-def logits_graph(name: str):
-    """The shipped network without its final softmax: logits are compared, not saturated probabilities."""
-    text = shipped(name).read_text()
-    assert text.count("[dense(1000), softmax]") == 1
-    return cnnc.build(load_text(text.replace("[dense(1000), softmax]", "dense(1000)"), f"{name}.yaml"))
-
-
-@torch.no_grad()
-def randomise(model, rng) -> None:
-    """He-normal conv and dense weights and random BN affine terms and statistics (PyTorch initialises
-    the statistics to 0 and 1, which would leave them untested)."""
-    for module in model.modules():
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-            fan_in = module.weight[0].numel()
-            module.weight.copy_(torch.from_numpy(rng.normal(0, np.sqrt(2 / fan_in), module.weight.shape)))
-            if module.bias is not None:
-                module.bias.copy_(torch.from_numpy(rng.normal(0, 0.1, module.bias.shape)))
-        elif isinstance(module, torch.nn.BatchNorm2d):
-            n = module.num_features
-            module.weight.copy_(torch.from_numpy(rng.uniform(0.8, 1.2, n)))
-            module.bias.copy_(torch.from_numpy(rng.normal(0, 0.1, n)))
-            module.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.1, n)))
-            module.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, n)))
-    model.eval()
-
-
-def mapped(graph, model, torch_name: Callable[[str], str]) -> dict[str, np.ndarray]:
-    """The model's state dict under cnnc's parameter names. `torch_name` maps a cnnc layer name to the
-    PyTorch module holding the same parameters; cnnc's parameter kinds (weight, bias, running_mean,
-    running_var) are PyTorch's, and so are its layouts."""
-    state = {key: value.numpy() for key, value in model.state_dict().items()}
-    values = {}
-    for layer in (layer for layer in graph.layers if layer.params):
-        module = torch_name(layer.name)
-        for p in layer.params:
-            value = state.pop(f"{module}.{p.name.rsplit('.', 1)[1]}")
-            assert value.shape == p.shape, (p.name, module, value.shape)
-            values[p.name] = value.astype(np.float32)
-    leftover = [key for key in state if not key.endswith("num_batches_tracked")]
-    assert not leftover, f"reference tensors with no cnnc parameter: {leftover[:5]}"
+def mapped(graph, model, torch_name) -> dict[str, np.ndarray]:
+    """The model's values under cnnc's names by data flow, asserted identical to those by `torch_name`."""
+    values = map_by_order(graph, model)
+    named = map_by_order(graph, model, rename=torch_name)
+    assert values.keys() == named.keys()
+    differ = [name for name in values if not np.array_equal(values[name], named[name])]
+    assert not differ, f"map_by_order and the name function disagree on {len(differ)} tensors: {differ[:5]}"
     return values
-
-
-def compare(graph, model, torch_name: Callable[[str], str] | dict, rng, batch: int = 2) -> float:
-    """Load the model's state dict into cnnc by name (or the values given), run both, return
-    max |difference| / max |logit|."""
-    values = torch_name if isinstance(torch_name, dict) else mapped(graph, model, torch_name)
-    onnx_model = cnnc.compiler.to_onnx(graph, weights=[(p, values[p.name]) for p in graph.params])
-
-    x = rng.standard_normal((batch, *graph.input_shape)).astype(np.float32)
-    with torch.no_grad():
-        expected = model(torch.from_numpy(x)).numpy()
-    got = cnnc.Session(onnx_model.SerializeToString(), "cpu").run(x)
-    assert got.shape == expected.shape
-    scale = np.abs(expected).max()
-    assert scale > 1e-3
-    np.testing.assert_allclose(got, expected, atol=2e-4 * scale, rtol=0)
-    return float(np.abs(got - expected).max() / scale)
 
 
 def torchvision_bottleneck_name(ours: str, stages: dict[str, str], first: str, fixed: dict[str, str]) -> str:
@@ -128,7 +50,7 @@ def torchvision_bottleneck_name(ours: str, stages: dict[str, str], first: str, f
 def torchvision_resnet_name(ours: str) -> str:
     """resnet50_torchvision's names: torchvision's layer1..4 are cnnc's conv2..5."""
     return torchvision_bottleneck_name(ours, {f"conv{i + 1}": f"layer{i}" for i in range(1, 5)}, "conv_block",
-                                       {"conv1/conv": "conv1", "conv1/batchnorm": "bn1", "predictions": "fc"})
+                                       {"conv1/conv": "conv1", "conv1/batchnorm": "bn1", "predictions/dense": "fc"})
 
 
 def test_resnet50_torchvision_matches_torchvision():
@@ -138,16 +60,16 @@ def test_resnet50_torchvision_matches_torchvision():
 
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
-    model = resnet50(weights=None)
-    randomise(model, rng)
-    print("resnet50_torchvision max |diff| / max |logit|:",
-          compare(logits_graph("resnet50_torchvision"), model, torchvision_resnet_name, rng))
+    graph = logits_graph("resnet50_torchvision")
+    model = prepare(resnet50(weights=None), rng, (4, *graph.input_shape))
+    values = mapped(graph, model, torchvision_resnet_name)
+    print("resnet50_torchvision max |diff| / max |logit|:", compare(graph, model, values, rng))
 
 
 def timm_inception_v4_name(ours: str) -> str:
     """inception_c_2/branch2/split/branch1/conv -> features.20.branch2_3a.conv. timm's `features` holds
     the three stem convs, mixed_3a..5a, then the 4 + 1 + 7 + 1 + 3 blocks of the body."""
-    if ours == "predictions":  # `predictions: dense(1000)` once the softmax is stripped
+    if ours == "predictions/dense":  # `predictions: [dense(1000), softmax]` less its softmax
         return "last_linear"
     *path, leaf = ours.split("/")
     kind = {"conv": "conv", "batchnorm": "bn"}[leaf]
@@ -178,16 +100,16 @@ def test_inception_v4_matches_timm():
     timm = pytest.importorskip("timm", reason="timm is not installed")
     rng = np.random.default_rng(1)
     torch.manual_seed(1)
-    model = timm.create_model("inception_v4", pretrained=False)
-    randomise(model, rng)
-    print("inception_v4 max |diff| / max |logit|:",
-          compare(logits_graph("inception_v4"), model, timm_inception_v4_name, rng))
+    graph = logits_graph("inception_v4")
+    model = prepare(timm.create_model("inception_v4", pretrained=False), rng, (4, *graph.input_shape))
+    values = mapped(graph, model, timm_inception_v4_name)
+    print("inception_v4 max |diff| / max |logit|:", compare(graph, model, values, rng))
 
 
 def torchvision_resnext_name(ours: str) -> str:
     """resnext50_grouped's names, e.g. layer2/identity_block_1/add/residual/cbr_2/batchnorm -> layer2.1.bn2."""
     return torchvision_bottleneck_name(ours, {f"layer{i}": f"layer{i}" for i in range(1, 5)}, "projection_block",
-                                       {"conv1/conv": "conv1", "conv1/batchnorm": "bn1", "fc": "fc"})
+                                       {"conv1/conv": "conv1", "conv1/batchnorm": "bn1", "fc/dense": "fc"})
 
 
 def split_into_towers(graph, grouped: dict[str, np.ndarray], towers: int = 32) -> dict[str, np.ndarray]:
@@ -213,10 +135,114 @@ def test_resnext50_matches_torchvision(form):
 
     rng = np.random.default_rng(2)
     torch.manual_seed(2)
-    model = resnext50_32x4d(weights=None)
-    randomise(model, rng)
-    values = mapped(logits_graph("resnext50_grouped"), model, torchvision_resnext_name)
+    grouped = logits_graph("resnext50_grouped")
+    model = prepare(resnext50_32x4d(weights=None), rng, (4, *grouped.input_shape))
+    values = mapped(grouped, model, torchvision_resnext_name)
     graph = logits_graph(form)
     if form == "resnext50":
         values = split_into_towers(graph, values)
     print(f"{form} max |diff| / max |logit|:", compare(graph, model, values, rng))
+
+
+TOY = """network: toy
+input: [3, 8, 8]
+layers:
+  - body: [conv(4, 3x3, padding=1), batchnorm(eps=1e-5), prelu]
+  - globalavgpool
+  - head: dense(5)
+"""
+
+
+class Toy(torch.nn.Module):
+    """The toy network in PyTorch, its PReLU slope a loose parameter registered before the modules it
+    follows (as ConvNeXt's layer_scale) and shaped [C, 1, 1] where cnnc's is [C]; `extra` is a module the
+    forward pass never reaches."""
+
+    def __init__(self, filters: int = 4, extra: bool = False):
+        super().__init__()
+        self.slope = torch.nn.Parameter(torch.full((filters, 1, 1), 0.25))
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(3, filters, 3, padding=1), torch.nn.BatchNorm2d(filters))
+        self.head = torch.nn.Linear(filters, 5)
+        self.extra = torch.nn.Linear(5, 5) if extra else None
+
+    def forward(self, x):
+        x = torch.nn.functional.prelu(self.body(x), self.slope.flatten())
+        return self.head(x.mean((2, 3)))
+
+
+def test_map_by_order_pairs_a_loose_parameter_registered_first():
+    rng = np.random.default_rng(3)
+    graph = cnnc.build(load_text(TOY, "toy.yaml"))
+    model = prepare(Toy(), rng, (4, *graph.input_shape))
+    values = map_by_order(graph, model)
+    assert list(values) == [p.name for p in graph.params]
+    np.testing.assert_array_equal(values["body/prelu.weight"], model.slope.detach().numpy().ravel())
+    np.testing.assert_array_equal(values["body/batchnorm.running_var"], model.body[1].running_var.numpy())
+    assert compare(graph, model, values, rng) < 1e-5
+
+
+TIE = """network: tie
+input: [3, 8, 8]
+layers:
+  - block:
+      add:
+        residual: [conv(4, 1x1), batchnorm(eps=1e-5), relu, conv(4, 3x3, padding=1), batchnorm(eps=1e-5)]
+        shortcut: [conv(4, 1x1), batchnorm(eps=1e-5)]
+  - globalavgpool
+  - dense(5)
+"""
+
+
+class Tie(torch.nn.Module):
+    """TIE in PyTorch, as RegNet writes it: the projection is registered and run before the residual
+    branch, whose first conv has its shapes and its input. cnnc lists the residual branch first."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
+        self.f = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                     torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.BatchNorm2d(4))
+        self.head = torch.nn.Linear(4, 5)
+
+    def forward(self, x):
+        return self.head((self.proj(x) + self.f(x)).mean((2, 3)))
+
+
+def test_map_by_order_undoes_a_wrong_tie():
+    rng = np.random.default_rng(5)
+    graph = cnnc.build(load_text(TIE, "tie.yaml"))
+    model = prepare(Tie(), rng, (4, *graph.input_shape))
+    values = map_by_order(graph, model)
+    np.testing.assert_array_equal(values["block/shortcut/conv.weight"], model.proj[0].weight.detach().numpy())
+    np.testing.assert_array_equal(values["block/residual/conv_1.weight"], model.f[0].weight.detach().numpy())
+    assert compare(graph, model, values, rng) < 1e-5
+
+
+def test_map_by_order_fails_loudly():
+    graph = cnnc.build(load_text(TOY, "toy.yaml"))
+    with pytest.raises(AssertionError, match=r"body/conv \(conv: weight \(4, 3, 3, 3\).*body\.0 \(Conv2d: weight "
+                                             r"\(6, 3, 3, 3\)"):
+        map_by_order(graph, Toy(filters=6))
+    with pytest.raises(AssertionError, match=r"never reached by the forward pass: \['extra \(Linear"):
+        map_by_order(graph, Toy(extra=True))
+    with pytest.raises(AssertionError, match="body/conv.weight -> conv.weight: no such reference tensor"):
+        map_by_order(graph, Toy(), rename=lambda name: name.split("/")[-1])
+
+
+def test_prepare_makes_clipping_act():
+    """Under PyTorch's own initialisation no ReLU6 input of MobileNet-v2 reaches 6, so the check fails;
+    under `prepare` every clip point of MobileNet-v2 and -v3 is crossed."""
+    if torchvision is None:
+        pytest.skip("torchvision is not installed")
+    from torchvision.models import mobilenet_v2, mobilenet_v3_small
+
+    rng = np.random.default_rng(4)
+    torch.manual_seed(4)
+    x = rng.standard_normal((2, 3, 128, 128)).astype(np.float32)  # any size will do: 128 is faster than 224
+    with pytest.raises(AssertionError, match="no ReLU6 input exceeds"):
+        assert_nonlinearities_act(mobilenet_v2().eval(), x)
+    for build in (mobilenet_v2, mobilenet_v3_small):
+        report = assert_nonlinearities_act(prepare(build(), rng, (4, 3, 128, 128)), x)
+        print(build.__name__, report)
+        assert set(report) == ({"ReLU6"} if build is mobilenet_v2 else {"Hardswish", "Hardsigmoid"})
+    assert activation_report(torch.nn.Sequential(torch.nn.ReLU()), x) == {}
