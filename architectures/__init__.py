@@ -25,7 +25,11 @@ def _variants() -> dict[str, str]:
         text = file.read_text(encoding="utf-8")
         if "variants:" not in text:  # most files: no need to read them as YAML
             continue
-        for variant in variants_of(yaml.load(text, Loader=loader)):
+        try:
+            data = yaml.load(text, Loader=loader)
+        except yaml.YAMLError:  # reported, located, when that file itself is loaded; other names still work
+            continue
+        for variant in variants_of(data):
             found.setdefault(variant, name)
     return found
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Iterator, Mapping
 
 from ..dsl import expr
-from ..dsl.document import (AuxNode, CallNode, Document, IfNode, Layer, MergeNode, NamedNode, SeqNode,
-                            Setting)
+from ..dsl.document import (AuxNode, CallNode, Document, ExpectNode, IfNode, Layer, MergeNode, NamedNode,
+                            SeqNode, Setting)
 from ..dsl.errors import ExprError
-from ..dsl.family import SHAPE_NAMES
+from ..dsl.family import REPEAT_INDEX, SHAPE_NAMES
 from ..errors import CnncError, Location, did_you_mean
 from .errors import ResolveError
 from .graph import check_expect, merge_output, op_output
@@ -55,7 +55,15 @@ def resolve(doc: Document) -> tuple[RSeq, tuple[CompileWarning, ...]]:
 def _shape_names(shape: Shape) -> Mapping[str, expr.Value]:
     """`in_channels`, `in_height`, `in_width` of an input of `shape` (a flat input has only channels);
     shared, never modified."""
-    return dict(zip(SHAPE_NAMES, shape if len(shape) == 3 else shape[:1]))
+    return {REPEAT_INDEX: 0, **dict(zip(SHAPE_NAMES, shape if len(shape) == 3 else shape[:1]))}
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """Copy `index` of a repeated call (`call x N`): its arguments see `repeat_index`."""
+
+    call: CallNode
+    index: int
 
 
 def _plural(n: int, word: str) -> str:
@@ -123,13 +131,16 @@ class _Resolver:
             out.append(item)
         return RSeq(tuple(out), path, name), shape
 
-    def _expand(self, node: SeqNode, scope: _Scope) -> Iterator[tuple[str | None, str | None, Layer]]:
+    def _expand(self, node: SeqNode, scope: _Scope) -> Iterator[tuple[str | None, str | None, Layer | _Copy]]:
         """(base name, name written, node) for each item of a sequence; repeats unrolled, nested lists
         spliced."""
         for item in node.items:
             if isinstance(item, CallNode):
                 one = _once(item)
-                yield from ((item.item.call.name, None, one) for _ in range(self._repeat(item, scope)))
+                if item.item.repeat is None:
+                    yield item.item.call.name, None, item
+                else:
+                    yield from ((item.item.call.name, None, _Copy(one, i)) for i in range(self._repeat(item, scope)))
             elif isinstance(item, SeqNode):
                 yield from self._expand(item, scope)
             elif isinstance(item, NamedNode):
@@ -166,9 +177,12 @@ class _Resolver:
         return node.then if value else node.otherwise
 
     # -- nodes --
-    def node(self, node: Layer, path: str, scope: _Scope, shape: Shape,
+    def node(self, node: Layer | _Copy, path: str, scope: _Scope, shape: Shape,
              name: str | None = None) -> tuple[RNode, Shape]:
         """The resolved node and its output shape, for an input of `shape`."""
+        if isinstance(node, _Copy):
+            inner = _Scope({**scope.env, REPEAT_INDEX: node.index}, scope.trace, scope.stack)
+            return self.call(node.call, path, inner, shape, name)
         if isinstance(node, CallNode):
             if node.item.repeat is not None:
                 return self.seq(SeqNode((node,), node.loc), path, scope, shape, name)
@@ -187,13 +201,13 @@ class _Resolver:
             if chosen is None:
                 return RSeq((), path, name), shape
             return self.node(chosen, path, scope, shape, name)
-        expect = RExpect(node.shape, node.loc, scope.trace)
+        expect = RExpect(self._sizes(node, scope), node.loc, scope.trace)
         check_expect(expect, shape)
         return expect, shape
 
     def merge(self, node: MergeNode, path: str, scope: _Scope, shape: Shape,
               name: str | None = None) -> tuple[RMerge, Shape]:
-        branches: list[tuple[str, Layer]] = []
+        branches: list[tuple[str, Layer | _Copy]] = []
         groups: list[tuple[str, int]] = []
         for branch in node.branches:
             if branch.name is not None:
@@ -201,14 +215,14 @@ class _Resolver:
                 groups.append((branch.name, 1))
                 continue
             inner = branch.node
-            copies = 1
-            if isinstance(inner, CallNode) and inner.item.repeat is not None:
-                copies = self._repeat(inner, scope)  # `tower x 32` in a branch list: 32 branches
-                inner = _once(inner)
-            if copies == 0:
+            if not (isinstance(inner, CallNode) and inner.item.repeat is not None):
+                groups.append((f"branch{len(branches) + 1}", 1))
+                branches.append((f"branch{len(branches) + 1}", inner))
                 continue
-            groups.append((f"branch{len(branches) + 1}", copies))
-            branches.extend((f"branch{len(branches) + 1}", inner) for _ in range(copies))
+            copies, one = self._repeat(inner, scope), _once(inner)  # `tower x 32` in a branch list: 32 branches
+            if copies:
+                groups.append((f"branch{len(branches) + 1}", copies))
+                branches.extend((f"branch{len(branches) + 1}", _Copy(one, i)) for i in range(copies))
         if not branches:
             raise self._error(f"`{node.op}` needs at least one branch", node.loc, scope)
         outs = [self.node(b, _join(path, label), scope, shape) for label, b in branches]
@@ -328,6 +342,19 @@ class _Resolver:
         except ValueError as e:
             raise self._error(f"block `{block}` parameter `{p.name}` must be {e}",
                               self._arg_loc(node, p.name, block), scope) from None
+
+    def _sizes(self, node: ExpectNode, scope: _Scope) -> tuple[int, ...]:
+        """An `expect:`'s sizes, its expressions evaluated in `scope`."""
+        out = []
+        for i, size in enumerate(node.shape):
+            if isinstance(size, expr.Node):
+                loc = node.size_locs[i]
+                value = self._eval_at(size, scope.env, loc, scope)
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise self._error(f"an expected size must be an integer, got {expr.describe(value)}", loc, scope)
+                size = value
+            out.append(size)
+        return tuple(out)
 
     # -- helpers --
     def _eval(self, node: expr.Node, call: CallNode, scope: _Scope) -> expr.Value:

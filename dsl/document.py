@@ -51,8 +51,9 @@ class MergeNode:
 
 @dataclass(frozen=True)
 class ExpectNode:
-    shape: tuple[int, ...]
+    shape: tuple[int | expr.Node, ...]  # sizes, or expressions evaluated where the network is built
     loc: Location
+    size_locs: tuple[Location, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -241,9 +242,10 @@ class _Builder:
             return BlockDef(expr.Signature(0, key, ()), body, loc)
         seen: set[str] = set()
         for param in sig.params:
-            if param.name in family.SHAPE_NAMES:
-                self.errors.append(SchemaError(f"`{param.name}` is the shape of the block's input, which cnnc "
-                                               f"provides; name the parameter differently", loc.shifted(param.col)))
+            if param.name in family.PROVIDED_NAMES:
+                self.errors.append(SchemaError(f"`{param.name}` is provided by cnnc (the block's input shape, or a "
+                                               f"repeat's index); name the parameter differently",
+                                               loc.shifted(param.col)))
             if param.name in seen:
                 self.errors.append(SchemaError(f"block `{sig.name}` declares parameter `{param.name}` twice",
                                                loc.shifted(param.col)))
@@ -276,7 +278,10 @@ class _Builder:
             return IfNode(node, self.node(value["then"], path + ("then",)),
                           None if otherwise is None else self.node(otherwise, path + ("else",)), cond_loc)
         if "expect" in value:
-            return ExpectNode(tuple(value["expect"]), loc)
+            sizes = [v if isinstance(v, int) else self.parse(v, "expr", path + ("expect", i))
+                     for i, v in enumerate(value["expect"])]
+            return ExpectNode(tuple(expr.Const(0, 0) if v is None else v for v in sizes), loc,
+                              tuple(self.src.loc(path + ("expect", i)) for i in range(len(sizes))))
         if "aux" in value:
             return AuxNode(self.node(value["aux"], path + ("aux",)), loc)
         (name, inner), = value.items()

@@ -23,7 +23,11 @@ from .errors import SchemaError
 
 SHAPE_NAMES = ("in_channels", "in_height", "in_width")
 """Names that every expression may read: the shape of the input of the innermost block call (at the
-top level, of the network). Nothing in a file may define them."""
+top level, of the network)."""
+REPEAT_INDEX = "repeat_index"
+"""In the arguments of `call x N`: which copy, from 0 (0 outside a repeat)."""
+PROVIDED_NAMES = (*SHAPE_NAMES, REPEAT_INDEX)
+"""Names cnnc provides; nothing in a file may define them."""
 
 COMMAND_LINE = "<--set>"
 
@@ -124,13 +128,13 @@ def _declared(name: str, declared: Mapping[str, Any], where: Location, who: str)
 
 
 def _not_reserved(name: str, where: Location) -> None:
-    if name in SHAPE_NAMES:
-        raise SchemaError(f"`{name}` is the shape of a block's input, which cnnc provides; choose another "
-                          f"name", where)
+    if name in PROVIDED_NAMES:
+        what = "the copy's index in a repeat" if name == REPEAT_INDEX else "the shape of a block's input"
+        raise SchemaError(f"`{name}` is {what}, which cnnc provides; choose another name", where)
 
 
 def check_name(name: str, where: Location) -> None:
-    """Refuse a constant or block parameter named like one of `SHAPE_NAMES`."""
+    """Refuse a constant or block parameter named like one of `PROVIDED_NAMES`."""
     _not_reserved(name, where)
 
 

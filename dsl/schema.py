@@ -101,7 +101,8 @@ class Mul(_Strict):
 class Expect(_Strict):
     """An assertion on the shape at this point of a sequence, checked when the network is compiled."""
 
-    expect: list[int] = Field(description="The expected shape without the batch axis, e.g. [768, 17, 17].")
+    expect: list[Union[int, str]] = Field(description="The expected shape without the batch axis, e.g. [768, 17, 17]; "
+                                                     "a size may be an expression (`[dims[3], 7, 7]`).")
 
 
 class Aux(_Strict):

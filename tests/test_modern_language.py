@@ -127,6 +127,24 @@ def test_x_0_is_an_empty_sequence():
     assert [layer.op for layer in g.layers] == ["conv", "relu"]
 
 
+def test_a_repeated_call_s_arguments_see_which_copy_they_are():
+    extra = "blocks:\n  scaled(rate): [conv(4, 1x1), droppath(rate)]\n"
+    g = net("  - scaled(0.1 * repeat_index) x 3\n  - add: [conv(2 + repeat_index, 1x1) x 1]\n", extra=extra)
+    assert [layer.attrs["rate"] for layer in g.layers if layer.op == "droppath"] == [0.0, 0.1, 0.2]
+    g = net("  - concat: [conv(1 + repeat_index, 1x1) x 3]\n  - expect: [6, 8, 8]\n")
+    assert [layer.shape[0] for layer in g.layers if layer.op == "conv"] == [1, 2, 3]
+    with pytest.raises(CnncError, match="`repeat_index` is provided by cnnc"):
+        net("  - b(1)\n", extra="blocks:\n  b(repeat_index): relu\n")
+
+
+def test_expected_sizes_may_be_expressions():
+    g = net("  - conv(widths[1], 1x1)\n  - expect:\n    - widths[1]\n    - in_height\n    - 2 * 4\n",
+            extra="constants: {widths: [4, 5]}\n")
+    assert g.output_shape == (5, 8, 8)
+    with pytest.raises(CnncError, match=r"expected shape \[4, 8, 8\] here, but it is \[5, 8, 8\]"):
+        net("  - conv(5, 1x1)\n  - expect:\n    - widths[0]\n    - 8\n    - 8\n", extra="constants: {widths: [4, 5]}\n")
+
+
 def test_blocks_read_their_input_s_shape():
     extra = """blocks:
   se(ratio=4):
@@ -148,7 +166,7 @@ def test_the_shape_names_are_the_block_call_s_input_not_the_current_point():
 
 
 def test_a_parameter_or_constant_cannot_take_a_shape_name():
-    with pytest.raises(CnncError, match="`in_channels` is the shape of the block's input"):
+    with pytest.raises(CnncError, match="`in_channels` is provided by cnnc"):
         net("  - b(1)\n", extra="blocks:\n  b(in_channels): relu\n")
     with pytest.raises(CnncError, match="`in_width` is the shape of a block's input"):
         net("  - relu\n", extra="constants:\n  in_width: 3\n")
