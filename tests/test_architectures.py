@@ -10,7 +10,9 @@ import pytest
 from onnx import shape_inference
 
 import cnnc
-from cnnc.architectures import names
+from cnnc.architectures import files, names
+
+from test_torchvision_counts import ROWS as TORCHVISION_ROWS
 
 # (file, input, output, total, trainable, non-trainable, MACs) — REFERENCE.md, measured on the
 # reference implementations (Keras applications, torchvision). MACs are to the last digit where we
@@ -40,7 +42,9 @@ BY_NAME = {row[0]: row for row in REFERENCE}
 
 
 def test_every_shipped_architecture_has_a_reference_row():
-    assert sorted(names()) == sorted(BY_NAME)
+    """Here, or in test_torchvision_counts.py's table of torchvision-flavour networks."""
+    rows = {*BY_NAME, *(row[0] for row in TORCHVISION_ROWS)}
+    assert sorted(names()) == sorted(rows)
 
 
 @pytest.mark.parametrize("name,input_shape,output_shape,total,trainable,frozen,macs", REFERENCE,
@@ -56,7 +60,8 @@ def test_counts_and_shapes_match_reference(name, input_shape, output_shape, tota
 
 
 @pytest.mark.parametrize("name", ["lenet5", "lenet5_1998", "nin_cifar10", "resnet50", "inception_v3",
-                                  "xception"])
+                                  "xception", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5",
+                                  "regnet_y_400mf", "convnext_tiny"])
 def test_model_passes_checker_and_strict_shape_inference_and_runs(name):
     model = cnnc.compile(name)
     onnx.checker.check_model(model, full_check=True)
@@ -67,11 +72,11 @@ def test_model_passes_checker_and_strict_shape_inference_and_runs(name):
         if vi.name in declared:
             assert [d.dim_value or d.dim_param for d in vi.type.tensor_type.shape.dim] == declared[vi.name]
     session = cnnc.Session(model.SerializeToString(), "cpu")
-    c, h, w = BY_NAME[name][1]
+    graph = cnnc.build(name)
     for batch in (1, 3):
-        x = np.random.default_rng(batch).standard_normal((batch, c, h, w), dtype=np.float32)
+        x = np.random.default_rng(batch).standard_normal((batch, *graph.input_shape), dtype=np.float32)
         y = session.run(x)
-        assert y.shape == (batch, *BY_NAME[name][2]) and np.isfinite(y).all()
+        assert y.shape == (batch, *graph.output_shape) and np.isfinite(y).all()
         if model.graph.node[-1].op_type == "Softmax":
             np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-4)
 
@@ -99,8 +104,9 @@ def test_initializer_names_are_the_documented_parameter_names():
     assert extra and all(n.endswith(".unit_scale") for n in extra)
 
 
-@pytest.mark.parametrize("name", sorted(BY_NAME))
+@pytest.mark.parametrize("name", files())
 def test_every_file_names_its_paper_and_reference_and_checks_its_main_stages(name):
+    """Every shipped file, a family file once (built with its parameters' own values)."""
     from cnnc.architectures import path
     text = path(name).read_text()
     header = text[:text.index("\nnetwork:")]
