@@ -11,7 +11,8 @@ from .views import ModuleKind
 
 # Colours: modules by kind (the deck's yellow, green, orange), plain layers by kind, functions.
 MODULE_COLOURS: dict[ModuleKind, tuple[str, str]] = {
-    "inception": ("#ffe27a", "#b8930b"), "residual": ("#b9e3a0", "#4a8f2f"), "reduction": ("#ffbf80", "#cc6f14")}
+    "inception": ("#ffe27a", "#b8930b"), "residual": ("#b9e3a0", "#4a8f2f"), "gate": ("#bfe0f0", "#2f7fa6"),
+    "reduction": ("#ffbf80", "#cc6f14")}
 LAYER_COLOURS: dict[LayerKind, tuple[str, str]] = {
     "conv": ("#cfe0fb", "#3b6fb6"), "pool": ("#e4d8f5", "#7654a8"), "dense": ("#f9d0de", "#b4436b"),
     "other": ("#e8e8e8", "#7a7a7a")}
@@ -20,6 +21,7 @@ FUNC_COLOURS: dict[FuncKind, tuple[str, str, str]] = {  # fill, stroke, text
     "softmax": ("#3d3d3d", "#3d3d3d", "#ffffff"), "scale": ("#fff4cc", "#a8893a", "#4a3c12")}
 MODULE_NAMES: dict[ModuleKind, str] = {"inception": "Inception-style module (concat)",
                                        "residual": "residual module (add)",
+                                       "gate": "gating module (mul)",
                                        "reduction": "reduction module (stride 2)"}
 LAYER_NAMES: dict[LayerKind, str] = {"conv": "convolution", "pool": "pooling", "dense": "dense",
                                      "other": "other layer"}

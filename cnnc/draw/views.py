@@ -15,7 +15,7 @@ from ..compiler.ops import MERGES, Attrs
 from ..compiler.resolve import RAux, RCall, RMerge, RNode, ROp, RSeq
 from ..dsl import expr
 
-ModuleKind = Literal["inception", "residual", "reduction"]
+ModuleKind = Literal["inception", "residual", "gate", "reduction"]
 
 
 @dataclass(frozen=True)

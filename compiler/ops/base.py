@@ -293,6 +293,6 @@ class MergeDef:
     infer: Callable[[list[Shape]], Shape]
     lower: Lowering
     towers: Towers | None
-    module: Literal["inception", "residual"]
+    module: Literal["inception", "residual", "gate"]
     legend: str
     symbol: str | None

@@ -66,6 +66,6 @@ ADD = MergeDef("add", "the element-wise sum of branches of one shape", _add_infe
 
 MUL = MergeDef("mul", "the element-wise product of branches; an axis of size 1 is broadcast "
                "(squeeze-excitation: `[C, H, W] x [C, 1, 1]`); ranks must agree", broadcast, _mul_lower,
-               towers=None, module="residual", legend="multiply", symbol="×")
+               towers=None, module="gate", legend="multiply", symbol="×")
 
 DEFINITIONS = (CONCAT, ADD, MUL)
