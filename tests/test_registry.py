@@ -78,7 +78,7 @@ def test_every_merge_is_complete(name: str):
     assert m.name == name and name.isidentifier() and m.doc.strip() and m.legend.strip()
     assert callable(m.infer) and callable(m.lower)
     assert m.towers is None or m.towers in typing.get_args(Towers)
-    assert m.module in ("inception", "residual")
+    assert m.module in ("inception", "residual", "gate")
 
 
 @pytest.mark.parametrize("kind,value,ok", [
