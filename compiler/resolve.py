@@ -46,8 +46,9 @@ def resolve(doc: Document) -> tuple[RSeq, tuple[CompileWarning, ...]]:
     resolver = _Resolver(doc)
     shape = tuple(doc.input)
     tree, _ = resolver.seq(doc.layers, "", _Scope({**resolver.constants, **_shape_names(shape)}), shape)
+    used = _reachable(doc)
     unused = [CompileWarning(f"block `{name}` is defined but never used", block.loc)
-              for name, block in doc.blocks.items() if name not in resolver.used]
+              for name, block in doc.blocks.items() if name not in used]
     return tree, tuple(unused)
 
 
@@ -64,6 +65,29 @@ class _Copy:
 
     call: CallNode
     index: int
+
+
+def _reachable(doc: Document) -> set[str]:
+    """The blocks that the layers call, directly or through other blocks, on either side of every `if:`
+    (a block that only a variant's choice leaves out is used; one called only by unused blocks is not)."""
+    found: set[str] = set()
+    todo: list[Layer] = [doc.layers]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, CallNode):
+            name = node.item.call.name
+            if name in doc.blocks and name not in found:
+                found.add(name)
+                todo.append(doc.blocks[name].body)
+        elif isinstance(node, SeqNode):
+            todo.extend(node.items)
+        elif isinstance(node, MergeNode):
+            todo.extend(b.node for b in node.branches)
+        elif isinstance(node, (AuxNode, NamedNode)):
+            todo.append(node.node)
+        elif isinstance(node, IfNode):
+            todo.extend(n for n in (node.then, node.otherwise) if n is not None)
+    return found
 
 
 def _plural(n: int, word: str) -> str:
@@ -85,7 +109,6 @@ class _Resolver:
         self.layers = 0
         self.calls = 0
         self.limits = current_limits()
-        self.used: set[str] = set()
         self._sites: dict[int, tuple[CallNode, dict[str, expr.Value], dict[str, Location]]] = {}
         self._bound: dict[tuple, Attrs] = {}  # shared, never modified: later stages copy before changing
         self.constants = {**doc.parameters, **{key: setting.value for key, setting in doc.constants.items()}}
@@ -294,7 +317,6 @@ class _Resolver:
             raise self._error(f"block `{name}` calls itself ({cycle})", node.loc, scope)
         if len(scope.stack) >= self.limits.depth:
             raise self._error(f"blocks nest more than {self.limits.depth} deep (limit `depth`)", node.loc, scope)
-        self.used.add(name)
         env = self._bind(block.signature, node, args, kwargs, scope, shape)
         frame = f"{path}: `{node.text}` at {node.loc}"
         inner = _Scope(env, (*scope.trace, frame), (*scope.stack, name))

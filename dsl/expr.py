@@ -74,6 +74,15 @@ class Logic(Node):
 
 
 @dataclass(frozen=True)
+class Choice(Node):
+    """`a if cond else b`: only the side chosen is evaluated."""
+
+    then: Node
+    condition: Node
+    otherwise: Node
+
+
+@dataclass(frozen=True)
 class Compare(Node):
     op: str
     left: Node
@@ -162,6 +171,10 @@ class _ToNodes(Transformer):
     def index(self, meta, children):
         target, index = children
         return Index(index.col, target, index)
+
+    def choice(self, meta, children):
+        then, condition, otherwise = children
+        return Choice(condition.col, then, condition, otherwise)
 
     def not_(self, meta, children):
         return Not(_col(meta), children[0])
@@ -324,6 +337,9 @@ def evaluate(node: Node, env: Mapping[str, Value], loc: Location) -> Value:
             if first == (op == "or"):  # `true or ...`, `false and ...`: decided
                 return first
             return _truth(evaluate(right, env, loc), op, node, loc)
+        case Choice(then=then, condition=condition, otherwise=otherwise):
+            chosen = then if _truth(evaluate(condition, env, loc), "if", node, loc) else otherwise
+            return evaluate(chosen, env, loc)
         case Compare(op=op, left=left, right=right):
             return _compare(op, evaluate(left, env, loc), evaluate(right, env, loc), node, loc)
         case Index(target=target, index=index):
@@ -371,12 +387,25 @@ def _is_number(value: Value) -> bool:
 
 
 def _arith(op: str, left: Value, right: Value, node: Node, loc: Location) -> Value:
+    if isinstance(left, tuple) or isinstance(right, tuple):  # sizes item by item: `kernel // 2` is `1x1`
+        return _itemwise(op, left, right, node, loc)
     a, b = _number(left, op, node, loc), _number(right, op, node, loc)
     if op in ("//", "/", "%") and b == 0:
         raise ExprError(f"division by zero in `{op}`", loc.shifted(node.col))
     result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
               "//": lambda: a // b, "/": lambda: a / b, "%": lambda: a % b}[op]()
     return _checked(result, f"`{op}`", node, loc)
+
+
+def _itemwise(op: str, left: Value, right: Value, node: Node, loc: Location) -> tuple:
+    if isinstance(left, tuple) and isinstance(right, tuple):
+        if len(left) != len(right):
+            raise ExprError(f"`{op}` needs lists of one length, got {describe(left)} and {describe(right)}",
+                            loc.shifted(node.col))
+        return tuple(_arith(op, a, b, node, loc) for a, b in zip(left, right))
+    if isinstance(left, tuple):
+        return tuple(_arith(op, a, right, node, loc) for a in left)
+    return tuple(_arith(op, left, b, node, loc) for b in right)
 
 
 def _checked(result: int | float, what: str, node: Node, loc: Location) -> int | float:

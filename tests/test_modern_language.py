@@ -49,6 +49,8 @@ def test_make_divisible_never_rounds_down_by_more_than_ten_percent():
     ("floor(7 / 2)", 3), ("ceil(3 * 1.1)", 4), ("ceil(-0.5)", 0), ("floor(-0.5)", -1),
     ("1 < 2 and 2 <= 2", True), ("3 > 4 or not 1 == 2", True), ("not true", False), ("same == same", True),
     ("3 == 3.0", True), ("3 != 3", False), ("3x3 == [3, 3]", True), ("1 + 2 * 3 == 7 and 4 // 3 == 1", True),
+    ("1280 if 2 > 1 else 1024", 1280), ("1 if false else 2 if true else 3", 2), ("(1 if true else 2) + 1", 2),
+    ("3x3 // 2 == [1, 1]", True), ("[1, 2] * 2 + 1 == [3, 5]", True), ("[4, 6] - [1, 2] == 3x4", True),
     ("[10, 20, 30][1]", 20), ("[10, 20, 30][-1]", 30), ("[[1, 2], [3, 4]][1][0]", 3), ("3x5[1]", 5),
 ])
 def test_expression_functions_comparisons_logic_and_indexing(text, expected):
@@ -73,6 +75,8 @@ def test_and_or_stop_at_the_first_operand_that_decides():
     ("round(1, 2)", "`round` takes 1 argument, got 2"),
     ("make_divisible(10, 2.5)", "divisor and minimum must be positive integers"),
     ("[1, 2][2]", "index 2 is out of range for a list of 2 items"),
+    ("1 if 2 else 3", "`if` needs `true` or `false`, got `2` (int)"),
+    ("[1, 2] + [1, 2, 3]", "`+` needs lists of one length"),
     ("3[0]", "only a list can be indexed"),
     ("[1, 2][0.0]", "a list index must be an integer"),
     ("1e308 * 10", "too large"),
@@ -113,6 +117,16 @@ def test_a_condition_without_else_leaves_nothing_where_it_is_false():
     assert [layer.op for layer in g.layers] == ["relu"]
     g = net("  - if: true\n    then: conv(4, 1x1)\n")
     assert [layer.op for layer in g.layers] == ["conv"]
+
+
+def test_a_block_called_only_where_a_condition_is_false_is_used():
+    import warnings
+    extra = "parameters: {se: false}\nblocks:\n  gate(): [sigmoid]\n  orphan(): [relu]\n  lonely(): orphan\n"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net("  - if: se\n    then: gate\n  - relu\n", extra=extra)
+    unused = sorted(str(w.message).split("`")[1] for w in caught if "never used" in str(w.message))
+    assert unused == ["lonely", "orphan"]  # `orphan` is called only by the unused `lonely`
 
 
 def test_a_condition_that_is_not_a_boolean_is_located():
