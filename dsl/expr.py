@@ -405,6 +405,7 @@ def _itemwise(op: str, left: Value, right: Value, node: Node, loc: Location) -> 
         return tuple(_arith(op, a, b, node, loc) for a, b in zip(left, right))
     if isinstance(left, tuple):
         return tuple(_arith(op, a, right, node, loc) for a in left)
+    assert isinstance(right, tuple)  # one of the two is, or this is not called
     return tuple(_arith(op, left, b, node, loc) for b in right)
 
 
