@@ -88,7 +88,7 @@ BAD = [  # (document, why): each is refused by cnnc and by the JSON Schema
     ("network: t\ninput: [3, 8, 8]\nlayer: [relu]\nlayers: [relu]\n", "an unknown top-level key"),
     ("network: t\ninput: [3, 8, 8]\nlayers:\n  - concat: [relu]\n    extra: 1\n", "a merge with an extra key"),
     ("network: t\ninput: [3, 8, 8]\nlayers:\n  - {a: relu, b: relu}\n", "a named layer with two names"),
-    ("network: t\ninput: [3, 8, 8]\nlayers:\n  - expect: [3, x]\n", "a shape with a name in it"),
+    ("network: t\ninput: [3, 8, 8]\nlayers:\n  - expect: [3, true]\n", "a shape with a boolean in it"),
     ("network: t\ninput: [3, 8, 8]\nlayers:\n  - concat: 3\n", "branches that are a number"),
     ("network: t\ninput: [3, 8, 8]\nlayers:\n  - add: {bad-name: relu}\n", "a branch name with a dash"),
     ("network: t\ninput: [3, 8, 8]\ndefaults: {conv: 3}\nlayers: [relu]\n", "defaults that are not a mapping"),
