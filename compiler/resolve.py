@@ -204,8 +204,10 @@ class _Resolver:
              name: str | None = None) -> tuple[RNode, Shape]:
         """The resolved node and its output shape, for an input of `shape`."""
         if isinstance(node, _Copy):
-            inner = _Scope({**scope.env, REPEAT_INDEX: node.index}, scope.trace, scope.stack)
-            return self.call(node.call, path, inner, shape, name)
+            call = node.call.item.call
+            if call.args or call.kwargs:  # only arguments can read `repeat_index`
+                scope = _Scope({**scope.env, REPEAT_INDEX: node.index}, scope.trace, scope.stack)
+            return self.call(node.call, path, scope, shape, name)
         if isinstance(node, CallNode):
             if node.item.repeat is not None:
                 return self.seq(SeqNode((node,), node.loc), path, scope, shape, name)
