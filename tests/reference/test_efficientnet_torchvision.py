@@ -119,3 +119,16 @@ def test_efficientnet_matches_torchvision(variant, eps):
     values = mapped(graph, model)
     relative = compare(graph, model, values, rng, batch=2)
     print(f"{variant} max |diff| / max |logit|: {relative:.3g} ({time.perf_counter() - start:.1f} s)")
+
+
+@pytest.mark.parametrize("network", [f"efficientnet_b{i}" for i in range(8)])
+def test_stochastic_depth_is_torchvisions_block_by_block(network):
+    """torchvision drops residual MBConv block k of all `total` with probability 0.2 * k / total; so does
+    cnnc (`repeat_index` in each stage's repeat)."""
+    if torchvision is None:
+        pytest.skip("torchvision is not installed")
+    ours = [layer.attrs["rate"] for layer in cnnc.build(network).layers if layer.op == "droppath"]
+    with torch.device("meta"):  # the structure without allocating its weights
+        model = getattr(torchvision.models, network)(weights=None)
+    theirs = [m.stochastic_depth.p for m in model.modules() if isinstance(m, MBConv) and m.use_res_connect]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
