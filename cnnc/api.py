@@ -129,6 +129,9 @@ def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: W
     graph = _view(full, aux)
     source_hash = hashlib.sha256(doc.source.text.encode()).hexdigest()
     metadata = {"cnnc.version": __version__, "cnnc.network": doc.name, "cnnc.source_sha256": source_hash}
+    if doc.parameters:  # a family's member: the values it was built with (variant and --set applied)
+        import json
+        metadata["cnnc.parameters"] = json.dumps(doc.parameters, sort_keys=True)
     values = None
     if weights is None:
         metadata["cnnc.seed"] = str(seed)

@@ -273,3 +273,13 @@ def test_a_variant_that_sets_an_undeclared_parameter_is_located():
 def test_a_computed_input_size_must_be_a_positive_integer():
     with pytest.raises(CnncError, match="an input size must be a positive integer, got `16.0` "):
         load_text(FAMILY.replace("[3, resolution, resolution]", "[3, resolution / 2, 16]"), "tiny.yaml")
+
+
+def test_a_family_member_s_model_records_its_name_and_parameters(tmp_path):
+    import json
+    path = tmp_path / "tiny.yaml"
+    path.write_text(FAMILY)
+    model = cnnc.compile(cnnc.load(path, variant="tiny_small", parameters={"depth": 2}))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["cnnc.network"] == "tiny_small" and model.graph.name == "tiny_small"
+    assert json.loads(meta["cnnc.parameters"]) == {"width": 0.5, "depth": 2, "resolution": 16, "widths": [16, 32]}
