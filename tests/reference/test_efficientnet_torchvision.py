@@ -117,7 +117,7 @@ def test_efficientnet_matches_torchvision(variant, eps):
     assert sum(p.numel() for p in model.parameters()) + statistics == sum(int(np.prod(p.shape)) for p in graph.params)
     weights(model, rng, (2, *graph.input_shape))
     values = mapped(graph, model)
-    relative = compare(graph, model, values, rng, batch=2)
+    relative = compare(graph, model, values, rng, batch=2, tolerance=1e-4)
     print(f"{variant} max |diff| / max |logit|: {relative:.3g} ({time.perf_counter() - start:.1f} s)")
 
 
