@@ -33,6 +33,9 @@ ROWS = [  # builder, total, trainable, non-trainable, input size
     ("resnet50_torchvision", 25_610_152, 25_557_032, 53_120, 224),
     ("resnet101", 44_654_504, 44_549_160, 105_344, 224),
     ("resnet152", 60_344_232, 60_192_808, 151_424, 224),
+    # vgg (rows added with vgg.yaml)
+    # densenet and squeezenet (rows added with their files)
+    # mnasnet, resnext and wide_resnet (rows added with their files)
 ]
 
 
