@@ -41,6 +41,11 @@ def names() -> list[str]:
     return sorted({*(name for name in _files() if name not in families), *_variants()})
 
 
+def variant_names() -> list[str]:
+    """Every variant's name, in the order of the files (sorted) and of each file's `variants:`."""
+    return list(_variants())
+
+
 def files() -> list[str]:
     """The names of the shipped files (a family file once, not per variant), sorted."""
     return sorted(_files())

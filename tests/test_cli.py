@@ -30,6 +30,25 @@ def test_list_shows_every_shipped_architecture_with_its_input_and_parameters(cli
     assert "3x299x299" in r.out
 
 
+def test_list_folds_a_family_into_one_row_and_names_its_variants(cli):
+    r = cli.run("list")
+    assert r.code == 0, r.err
+    row = next(l for l in r.out.splitlines() if l.startswith("efficientnet (8) "))
+    assert "3x224x224 … 3x600x600" in row and "5,330,564 … 66,658,680" in row
+    assert not any(l.startswith("efficientnet_b3") for l in r.out.splitlines())
+    assert "  efficientnet: efficientnet_b0, efficientnet_b1," in r.out
+
+
+def test_list_json_has_every_name_a_command_accepts(cli):
+    from cnnc.architectures import names
+    entries = json.loads(cli.run("list", "--json").out)
+    assert [e["name"] for e in entries] == names()
+    b3 = next(e for e in entries if e["name"] == "efficientnet_b3")
+    assert b3["file"] == "efficientnet.yaml" and b3["variant"] == "efficientnet_b3"
+    assert b3["input_shape"] == [3, 300, 300] and b3["params"]["total"] == 12_320_528
+    assert next(e for e in entries if e["name"] == "lenet5")["variant"] is None
+
+
 @pytest.mark.parametrize("name,total", [("resnet50", 25_636_712), ("inception_v3", 23_851_784)])
 def test_summary_json_has_counts_and_layers(name, total, cli):
     r = cli.run("summary", name, "--json")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from .common import (AUX_HELP, JSON_HELP, NET_HELP, SEED_HELP, WEIGHTS_HELP, Command, ProgressBar,
@@ -21,21 +23,51 @@ def _seed(c: argparse.ArgumentParser) -> None:
 
 
 # ---- list --------------------------------------------------------------------------------------------
+def list_arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--json", action="store_true",
+                   help="every name a command accepts, with its file, variant, input shape, counts and MACs")
+
+
 def run_list(args: argparse.Namespace) -> int:
     from .. import api
-    from ..architectures import find, names
-    rows = []
+    from ..architectures import find, names, variant_names
+    entries: list[dict[str, Any]] = []
     for name in names():
         graph = api.build(name)
-        found = find(name)
-        family = f"{found[0].stem}.yaml" if found is not None and found[1] is not None else ""
-        rows.append((name, "x".join(map(str, graph.input_shape)), f"{graph.counts()['total']:,}",
-                     f"{graph.macs / 1e9:.3f} G", family))
-    table(("name", "input", "params", "MACs", "variant of"), rows, right={2, 3})
+        file, variant = find(name) or (None, None)
+        entries.append({"name": name, "file": file.name if file else None, "variant": variant,
+                        "input_shape": list(graph.input_shape), "params": graph.counts(), "macs": graph.macs})
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    order = {name: i for i, name in enumerate(variant_names())}
+    families: dict[str, list[dict[str, Any]]] = {}
+    for entry in sorted(entries, key=lambda e: order.get(e["name"], 0)):  # a family's variants: one row
+        families.setdefault(entry["file"][:-5] if entry["variant"] else entry["name"], []).append(entry)
+    rows = []
+    for name, members in sorted(families.items()):
+        inputs = sorted({tuple(e["input_shape"]) for e in members}, key=lambda s: s[1:])
+        params = sorted(e["params"]["total"] for e in members)
+        macs = sorted(e["macs"] for e in members)
+        rows.append((name + (f" ({len(members)})" if members[0]["variant"] else ""),
+                     _span([shape(s)[1:-1].replace(", ", "x") for s in (inputs[0], inputs[-1])]),
+                     _span([f"{n:,}" for n in (params[0], params[-1])]),
+                     _span([f"{m / 1e9:.3f}" for m in (macs[0], macs[-1])]) + " G"))
+    table(("name", "input", "params", "MACs"), rows, right={2, 3})
+    print("\nvariants (each a name for every command):")
+    for name, members in sorted(families.items()):
+        if members[0]["variant"]:
+            print(textwrap.fill(", ".join(e["name"] for e in members), 100, initial_indent=f"  {name}: ",
+                                subsequent_indent=" " * (len(name) + 4)))
     return 0
 
 
-LIST = Command("list", "the shipped architectures and variants", run_list)
+def _span(ends: list[str]) -> str:
+    return ends[0] if ends[0] == ends[-1] else f"{ends[0]} … {ends[-1]}"
+
+
+LIST = Command("list", "the shipped architectures, a family's variants on one line", run_list,
+               arguments=list_arguments)
 
 
 # ---- check -------------------------------------------------------------------------------------------
