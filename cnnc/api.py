@@ -132,6 +132,9 @@ def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: W
     if doc.parameters:  # a family's member: the values it was built with (variant and --set applied)
         import json
         metadata["cnnc.parameters"] = json.dumps(doc.parameters, sort_keys=True)
+    if doc.preprocessing is not None:  # how the reference prepares an image for it
+        import json
+        metadata["cnnc.preprocessing"] = json.dumps(doc.preprocessing, sort_keys=True)
     values = None
     if weights is None:
         metadata["cnnc.seed"] = str(seed)

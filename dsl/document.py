@@ -115,6 +115,7 @@ class Document:
     variant: str | None = None
     variants: tuple[str, ...] = ()
     parameters: dict[str, expr.Value] = field(default_factory=dict)
+    preprocessing: dict[str, object] | None = None  # resize, crop, interpolation, mean, std (evaluated)
 
 
 # ---- loading ------------------------------------------------------------------------------------
@@ -162,10 +163,27 @@ def build(src: Source, selection: Selection | None = None) -> Document:
         variant=variant,
         variants=tuple(net.variants),
         parameters=parameters,
+        preprocessing=builder.preprocessing(src.data.get("preprocessing")),
     )
+    _check_preprocessing(doc)
     if builder.errors:
         raise builder.errors[0] if len(builder.errors) == 1 else MultipleErrors(builder.errors)
     return doc
+
+
+def _check_preprocessing(doc: Document) -> None:
+    """The crop is the input's height and width; mean and std have a value per input channel."""
+    pre, loc = doc.preprocessing, doc.source.loc
+    if pre is None:
+        return
+    if len(doc.input) == 3 and doc.input[1:] != (pre["crop"], pre["crop"]):
+        raise SchemaError(f"`preprocessing` crops {pre['crop']}x{pre['crop']} but the input is "
+                          f"{doc.input[1]}x{doc.input[2]}", loc(("preprocessing", "crop")))
+    for key in ("mean", "std"):
+        values = pre[key]
+        if not isinstance(values, list) or len(values) != doc.input[0]:
+            raise SchemaError(f"`preprocessing.{key}` needs one value per input channel ({doc.input[0]})",
+                              loc(("preprocessing", key)))
 
 
 class _Builder:
@@ -186,15 +204,24 @@ class _Builder:
         loc = self.src.loc(path)
         return expr.evaluate(expr.parse(value, "expr", loc), env, loc)
 
-    def shape(self, dims: list) -> tuple[int, ...]:
+    def preprocessing(self, data: dict | None) -> dict[str, object] | None:
+        """`preprocessing:`, its sizes evaluated (positive integers) and its defaults filled."""
+        if data is None:
+            return None
+        sizes = self.shape([data["resize"], data["crop"]], ("preprocessing",), ("resize", "crop"))
+        return {"resize": sizes[0], "crop": sizes[1], "interpolation": data.get("interpolation", "bilinear"),
+                "mean": [float(v) for v in data["mean"]], "std": [float(v) for v in data["std"]]}
+
+    def shape(self, dims: list, where: NodePath = ("input",), keys: tuple | None = None) -> tuple[int, ...]:
         """`input:`, its expression sizes evaluated: positive integers."""
         out = []
         for i, value in enumerate(dims):
             if isinstance(value, str):
-                loc = self.src.loc(("input", i))
+                loc = self.src.loc(where + ((keys[i] if keys else i),))
                 value = expr.evaluate(expr.parse(value, "expr", loc), self.env, loc)
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise SchemaError(f"an input size must be a positive integer, got {expr.describe(value)}"
+                    what = "an input size" if keys is None else f"`{keys[i]}`"
+                    raise SchemaError(f"{what} must be a positive integer, got {expr.describe(value)}"
                                       f"{expr.ROUNDING_HINT if isinstance(value, float) else ''}", loc)
             out.append(value)
         return tuple(out)

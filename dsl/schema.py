@@ -189,6 +189,22 @@ else:
     ])
 
 
+class Preprocessing(_Strict):
+    """How the reference prepares an image for the network (torchvision's `weights.transforms()`):
+    resize the shorter side to `resize`, centre-crop `crop` x `crop`, scale to [0, 1], subtract `mean`
+    and divide by `std` per channel. Recorded in the compiled model's metadata (`cnnc.preprocessing`)."""
+
+    resize: Union[Annotated[int, Field(gt=0)], str] = Field(description="The shorter side after resizing, in "
+                                                                       "pixels; may be an expression.")
+    crop: Union[Annotated[int, Field(gt=0)], str] = Field(description="The centre crop's side, in pixels (the "
+                                                                     "input's height and width); may be an "
+                                                                     "expression.")
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = Field("bilinear", description="The resize's "
+                                                                     "interpolation.")
+    mean: list[Union[float, int]] = Field(description="Per-channel mean subtracted after scaling to [0, 1].")
+    std: list[Union[float, int]] = Field(description="Per-channel standard deviation divided by.")
+
+
 class Network(_Strict):
     """A cnnc network file: a convolutional network, from its input shape to its output, written as
     reusable blocks and a list of layers. Reference: docs/language.md."""
@@ -217,6 +233,8 @@ class Network(_Strict):
         default_factory=dict,
         description="Named values usable in every expression of the file, e.g. LeNet's connection "
                     "table `c3: [[0, 1, 2], [1, 2, 3], ...]`.")
+    preprocessing: Preprocessing | None = Field(None, description="How the reference prepares an image for "
+                                                "this network: resize, crop, interpolation, mean, std.")
     blocks: dict[str, LayerNode] = Field(
         default_factory=dict,
         description="Reusable blocks: the key is a signature `name(param, int param, param=default, ...)`, "

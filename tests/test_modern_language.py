@@ -283,3 +283,39 @@ def test_a_family_member_s_model_records_its_name_and_parameters(tmp_path):
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["cnnc.network"] == "tiny_small" and model.graph.name == "tiny_small"
     assert json.loads(meta["cnnc.parameters"]) == {"width": 0.5, "depth": 2, "resolution": 16, "widths": [16, 32]}
+
+
+PRE = """network: t
+parameters: {r: 240}
+input: [3, r, r]
+preprocessing:
+  resize: r + 16
+  crop: r
+  interpolation: bicubic
+  mean: [0.485, 0.456, 0.406]
+  std: [0.229, 0.224, 0.225]
+layers: [relu]
+"""
+
+
+def test_preprocessing_is_evaluated_and_recorded_in_the_model():
+    import json
+    d = load_text(PRE, "t.yaml")
+    assert d.preprocessing == {"resize": 256, "crop": 240, "interpolation": "bicubic",
+                               "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    meta = {p.key: p.value for p in cnnc.compile(d).metadata_props}
+    assert json.loads(meta["cnnc.preprocessing"]) == d.preprocessing
+    with cnnc.parameters(r=300):  # the crop follows the resolution
+        assert load_text(PRE, "t.yaml").preprocessing["resize"] == 316
+
+
+@pytest.mark.parametrize(("old", "new", "says"), [
+    ("crop: r", "crop: 224", "`preprocessing` crops 224x224 but the input is 240x240"),
+    ("std: [0.229, 0.224, 0.225]", "std: [0.229]", "`preprocessing.std` needs one value per input channel (3)"),
+    ("resize: r + 16", "resize: r / 3", "`resize` must be a positive integer, got `80.0` (float)"),
+    ("interpolation: bicubic", "interpolation: cubic", "input should be 'bilinear', 'bicubic' or 'nearest'"),
+])
+def test_preprocessing_mistakes_are_located(old, new, says):
+    with pytest.raises(CnncError) as info:
+        load_text(PRE.replace(old, new), "t.yaml")
+    assert says in str(info.value) and str(info.value).startswith("t.yaml:")
