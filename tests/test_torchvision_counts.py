@@ -43,6 +43,10 @@ ROWS = [  # builder, total, trainable, non-trainable, input size
     ("vgg19", 143_667_240, 143_667_240, 0, 224),
     ("vgg19_bn", 143_689_256, 143_678_248, 11_008, 224),
     # densenet and squeezenet (rows added with their files)
+    ("densenet121", 8_062_504, 7_978_856, 83_648, 224),
+    ("densenet161", 28_900_936, 28_681_000, 219_936, 224),
+    ("densenet169", 14_307_880, 14_149_480, 158_400, 224),
+    ("densenet201", 20_242_984, 20_013_928, 229_056, 224),
     # mnasnet, resnext and wide_resnet (rows added with their files)
 ]
 
