@@ -48,6 +48,11 @@ ROWS = [  # builder, total, trainable, non-trainable, input size
     ("densenet169", 14_307_880, 14_149_480, 158_400, 224),
     ("densenet201", 20_242_984, 20_013_928, 229_056, 224),
     # mnasnet, resnext and wide_resnet (rows added with their files)
+    ("resnext50_32x4d", 25_097_128, 25_028_904, 68_224, 224),
+    ("resnext101_32x8d", 88_994_216, 88_791_336, 202_880, 224),
+    ("resnext101_64x4d", 83_658_152, 83_455_272, 202_880, 224),
+    ("wide_resnet50_2", 68_951_464, 68_883_240, 68_224, 224),
+    ("wide_resnet101_2", 127_024_552, 126_886_696, 137_856, 224),
 ]
 
 

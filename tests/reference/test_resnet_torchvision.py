@@ -1,11 +1,13 @@
 """Numerics of resnet.yaml against torchvision's `resnet18` (the smallest, BasicBlock) and `resnet152`
-(the largest, Bottleneck v1.5), under the same weights (torch_reference.prepare: He weights, calibrated
-BN statistics, wide affine terms), mapped onto cnnc's names both by data flow (map_by_order) and by the
-name function below, which must agree. resnet50_torchvision is compared in test_torch_parity.py; every
-variant's counts equal torchvision's builder's.
+(the largest, Bottleneck v1.5), and of its ResNeXt / Wide ResNet variants' smallest, `resnext50_32x4d`
+(grouped 3x3 convs), and largest, `wide_resnet101_2`, under the same weights (torch_reference.prepare:
+He weights, calibrated BN statistics, wide affine terms), mapped onto cnnc's names both by data flow
+(map_by_order) and by the name function below, which must agree. resnet50_torchvision is compared in
+test_torch_parity.py; every variant's counts equal torchvision's builder's.
 
 Run: `/tmp/refvenv/bin/pytest tests/reference/test_resnet_torchvision.py -rA -s` (needs torch and
-torchvision; skipped without them). resnet152 takes about a minute on two cores.
+torchvision; skipped without them). The four comparisons take about four minutes together on two shared
+cores, most of it resnet152's and wide_resnet101_2's.
 """
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ def mapped(graph, model) -> dict[str, np.ndarray]:
     return values
 
 
-@pytest.mark.parametrize("network", ["resnet18", "resnet152"])
+@pytest.mark.parametrize("network", ["resnet18", "resnet152", "resnext50_32x4d", "wide_resnet101_2"])
 def test_matches_torchvision(network):
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
@@ -83,7 +85,12 @@ def torchvision_counts(model) -> dict[str, int]:
 
 @pytest.mark.parametrize(("network", "builder"), [("resnet18", "resnet18"), ("resnet34", "resnet34"),
                                                   ("resnet50_torchvision", "resnet50"), ("resnet101", "resnet101"),
-                                                  ("resnet152", "resnet152")])
+                                                  ("resnet152", "resnet152"),
+                                                  ("resnext50_32x4d", "resnext50_32x4d"),
+                                                  ("resnext101_32x8d", "resnext101_32x8d"),
+                                                  ("resnext101_64x4d", "resnext101_64x4d"),
+                                                  ("wide_resnet50_2", "wide_resnet50_2"),
+                                                  ("wide_resnet101_2", "wide_resnet101_2")])
 def test_counts_equal_torchvision(network, builder):
     with torch.device("meta"):  # shapes only: no weights drawn
         model = getattr(models, builder)(weights=None)
