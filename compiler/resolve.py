@@ -18,7 +18,7 @@ from typing import Iterator, Mapping
 
 from ..dsl import expr
 from ..dsl.document import (AuxNode, CallNode, Document, ExpectNode, IfNode, Layer, MergeNode, NamedNode,
-                            SeqNode, Setting)
+                            SeqNode, Setting, called_blocks)
 from ..dsl.errors import ExprError
 from ..dsl.family import REPEAT_INDEX, SHAPE_NAMES
 from ..errors import CnncError, Location, did_you_mean
@@ -46,7 +46,7 @@ def resolve(doc: Document) -> tuple[RSeq, tuple[CompileWarning, ...]]:
     resolver = _Resolver(doc)
     shape = tuple(doc.input)
     tree, _ = resolver.seq(doc.layers, "", _Scope({**resolver.constants, **_shape_names(shape)}), shape)
-    used = _reachable(doc)
+    used = called_blocks(doc)
     unused = [CompileWarning(f"block `{name}` is defined but never used", block.loc)
               for name, block in doc.blocks.items() if name not in used]
     return tree, tuple(unused)
@@ -65,29 +65,6 @@ class _Copy:
 
     call: CallNode
     index: int
-
-
-def _reachable(doc: Document) -> set[str]:
-    """The blocks that the layers call, directly or through other blocks, on either side of every `if:`
-    (a block that only a variant's choice leaves out is used; one called only by unused blocks is not)."""
-    found: set[str] = set()
-    todo: list[Layer] = [doc.layers]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, CallNode):
-            name = node.item.call.name
-            if name in doc.blocks and name not in found:
-                found.add(name)
-                todo.append(doc.blocks[name].body)
-        elif isinstance(node, SeqNode):
-            todo.extend(node.items)
-        elif isinstance(node, MergeNode):
-            todo.extend(b.node for b in node.branches)
-        elif isinstance(node, (AuxNode, NamedNode)):
-            todo.append(node.node)
-        elif isinstance(node, IfNode):
-            todo.extend(n for n in (node.then, node.otherwise) if n is not None)
-    return found
 
 
 def _plural(n: int, word: str) -> str:
@@ -111,6 +88,7 @@ class _Resolver:
         self.limits = current_limits()
         self._sites: dict[int, tuple[CallNode, dict[str, expr.Value], dict[str, Location]]] = {}
         self._bound: dict[tuple, Attrs] = {}  # shared, never modified: later stages copy before changing
+        self._written: dict[int, tuple[CallNode, str]] = {}  # a call site's text and place, for traces
         self.constants = {**doc.parameters, **{key: setting.value for key, setting in doc.constants.items()}}
         for name, block in doc.blocks.items():
             if name in OPS:
@@ -137,6 +115,8 @@ class _Resolver:
     # -- sequences and names --
     def seq(self, node: SeqNode, path: str, scope: _Scope, shape: Shape,
             name: str | None = None) -> tuple[RSeq, Shape]:
+        if not node.items:
+            return RSeq((), path, name), shape
         items = list(self._expand(node, scope))
         counts: dict[str, int] = {}  # plain dicts: a Counter costs more than the rest of an empty block
         for base, _, _ in items:
@@ -320,7 +300,10 @@ class _Resolver:
         if len(scope.stack) >= self.limits.depth:
             raise self._error(f"blocks nest more than {self.limits.depth} deep (limit `depth`)", node.loc, scope)
         env = self._bind(block.signature, node, args, kwargs, scope, shape)
-        frame = f"{path}: `{node.text}` at {node.loc}"
+        where = self._written.get(id(node))
+        if where is None:  # the same for every expansion of this call site
+            where = self._written[id(node)] = (node, f"`{node.text}` at {node.loc}")
+        frame = f"{path}: {where[1]}"
         inner = _Scope(env, (*scope.trace, frame), (*scope.stack, name))
         params = tuple((p.name, env[p.name]) for p in block.signature.params)
         body, out = self.node(block.body, path, inner, shape)

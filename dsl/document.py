@@ -318,6 +318,29 @@ class _Builder:
 _NOTHING = expr.Item(0, expr.Call(0, "identity", (), (), False), None)  # stands in after a parse error
 
 
+def called_blocks(doc: Document) -> set[str]:
+    """The blocks that the layers call, directly or through other blocks, on either side of every `if:`
+    (a block that only a variant's choice leaves out is used; one called only by unused blocks is not)."""
+    found: set[str] = set()
+    todo: list[Layer] = [doc.layers]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, CallNode):
+            name = node.item.call.name
+            if name in doc.blocks and name not in found:
+                found.add(name)
+                todo.append(doc.blocks[name].body)
+        elif isinstance(node, SeqNode):
+            todo.extend(node.items)
+        elif isinstance(node, MergeNode):
+            todo.extend(b.node for b in node.branches)
+        elif isinstance(node, (AuxNode, NamedNode)):
+            todo.append(node.node)
+        elif isinstance(node, IfNode):
+            todo.extend(n for n in (node.then, node.otherwise) if n is not None)
+    return found
+
+
 # ---- schema errors ------------------------------------------------------------------------------
 def _schema_errors(error: ValidationError, src: Source) -> CnncError:
     found: list[CnncError] = []

@@ -1,0 +1,305 @@
+"""Inline expressions as text -> typed syntax nodes (via dsl/grammar.lark): the parsing half of
+dsl/expr.py, which evaluates them.
+
+Three kinds of text are parsed: an *item* (`inception_a(64) x 2`), a block *signature*
+(`cbr(filters, kernel k, int stride=1)`) and a bare *value* (`3x3`, `4*f`). Each transformer method makes
+one node kind; nothing is ever handed to Python's `eval`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import Any, Callable, Union
+
+import lark
+from lark import Lark, Transformer, v_args
+
+from ..errors import Location
+from .errors import ExprError
+
+Value = Union[int, float, bool, str, tuple]
+"""What an expression evaluates to. Lists and kernels are tuples; symbols (`same`) are str."""
+
+
+# ---- syntax nodes -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Node:
+    col: int  # 0-based offset of the node in its text
+
+
+@dataclass(frozen=True)
+class Const(Node):
+    value: Value
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    id: str
+
+
+@dataclass(frozen=True)
+class ListExpr(Node):
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class BinOp(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Neg(Node):
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Logic(Node):
+    """`and` / `or`, evaluated left to right and only as far as needed."""
+
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Choice(Node):
+    """`a if cond else b`: only the side chosen is evaluated."""
+
+    then: Node
+    condition: Node
+    otherwise: Node
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Index(Node):
+    """`widths[2]`: an item of a list, counted from 0 (negative counts from the end)."""
+
+    target: Node
+    index: Node
+
+
+@dataclass(frozen=True)
+class Function(Node):
+    """A call of one of the expression functions (`FUNCTIONS`): `make_divisible(32 * width, 8)`."""
+
+    name: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    name: str
+    args: tuple[Node, ...]
+    kwargs: tuple[tuple[str, Node, int], ...]  # (keyword, value, column of the keyword)
+    has_parens: bool
+
+
+@dataclass(frozen=True)
+class Item(Node):
+    call: Call
+    repeat: Node | None
+
+
+@dataclass(frozen=True)
+class Param(Node):
+    name: str
+    type: str | None
+    default: Node | None
+
+
+@dataclass(frozen=True)
+class Signature(Node):
+    name: str
+    params: tuple[Param, ...]
+
+
+# ---- parsing ------------------------------------------------------------------------------------
+def _col(meta_or_token: object) -> int:
+    return getattr(meta_or_token, "start_pos", 0) or 0  # offset into the text (it may span lines)
+
+
+def _bin(op: str) -> Callable[[Any, Any, list[Node]], BinOp]:
+    """A transformer method building a `BinOp` for `op` (one per arithmetic rule)."""
+    def method(self: Any, meta: Any, children: list[Node]) -> BinOp:
+        return BinOp(_col(meta), op, children[0], children[1])
+    return method
+
+
+@v_args(meta=True)
+class _ToNodes(Transformer):
+    def int(self, meta, children):
+        return Const(_col(meta), int(children[0]))
+
+    def float(self, meta, children):
+        return Const(_col(meta), float(children[0]))
+
+    def kernel(self, meta, children):
+        h, w = str(children[0]).split("x")
+        return Const(_col(meta), (int(h), int(w)))
+
+    def name(self, meta, children):
+        return Name(_col(meta), str(children[0]))
+
+    def string(self, meta, children):
+        return Const(_col(meta), str(children[0])[1:-1])
+
+    def list(self, meta, children):
+        return ListExpr(_col(meta), tuple(c for c in children if c is not None))
+
+    def neg(self, meta, children):
+        return Neg(_col(meta), children[0])
+
+    def index(self, meta, children):
+        target, index = children
+        return Index(index.col, target, index)
+
+    def choice(self, meta, children):
+        then, condition, otherwise = children
+        return Choice(condition.col, then, condition, otherwise)
+
+    def not_(self, meta, children):
+        return Not(_col(meta), children[0])
+
+    def and_(self, meta, children):
+        return Logic(_col(meta), "and", children[0], children[1])
+
+    def or_(self, meta, children):
+        return Logic(_col(meta), "or", children[0], children[1])
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return Compare(_col(op), str(op), left, right)
+
+    def function(self, meta, children):
+        name, *args = children
+        return Function(_col(name), str(name), tuple(a for a in args if a is not None))
+
+    add, sub, mul = _bin("+"), _bin("-"), _bin("*")
+    floordiv, truediv, mod = _bin("//"), _bin("/"), _bin("%")
+
+    def kwarg(self, meta, children):
+        key, value = children
+        return ("kw", str(key), value, _col(key))
+
+    def args(self, meta, children):
+        return [c for c in children if c is not None]
+
+    def call(self, meta, children):
+        name, *rest = children
+        args = rest[0] if rest and rest[0] is not None else []
+        positional = tuple(a for a in args if not isinstance(a, tuple))
+        keywords = tuple((a[1], a[2], a[3]) for a in args if isinstance(a, tuple))
+        return Call(_col(name), str(name), positional, keywords, has_parens=len(rest) > 0)
+
+    def item(self, meta, children):
+        call = children[0]
+        repeat = children[2] if len(children) == 3 else None
+        return Item(call.col, call, repeat)
+
+    def param(self, meta, children):
+        name, default = children
+        return Param(_col(name), str(name), None, default)
+
+    def typed_param(self, meta, children):
+        ptype, name, default = children
+        return Param(_col(ptype), str(name), str(ptype), default)
+
+    def params(self, meta, children):
+        return [c for c in children if c is not None]
+
+    def signature(self, meta, children):
+        name, *rest = children
+        params = rest[0] if rest and rest[0] is not None else []
+        return Signature(_col(name), str(name), tuple(params))
+
+
+@cache
+def _parser() -> Lark:
+    return Lark.open("grammar.lark", rel_to=__file__, parser="lalr", propagate_positions=True,
+                     start=["item", "signature", "expr"], maybe_placeholders=True)
+
+
+_WHAT = {"item": "a layer call such as `conv(64, 3x3)` or `block(1) x 2`",
+         "signature": "a block signature such as `cbr(filters, kernel, stride=1)`",
+         "expr": "a value such as `3`, `3x3`, `2*f` or `same`"}
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str, start: str) -> Node | tuple[int, str]:
+    try:
+        return _ToNodes().transform(_parser().parse(text, start=start))
+    except lark.exceptions.UnexpectedInput as e:
+        return (_error_offset(e, text), _describe(e, text))
+
+
+MAX_NESTING = 32  # brackets inside brackets
+MAX_OPERATORS = 200  # arithmetic operators in one expression (each one is a level of the syntax tree)
+MAX_DIGITS = 30
+
+
+def _too_complex(text: str) -> tuple[int, str] | None:
+    """Where and why `text` is too deep or too long to parse, checked before parsing (whose recursion
+    such text would exhaust)."""
+    depth = operators = digits = 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                return i, f"brackets nest more than {MAX_NESTING} deep"
+        elif ch in ")]":
+            depth -= 1
+        elif ch in "+-*/%":
+            operators += 1
+            if operators > MAX_OPERATORS:
+                return i, f"it has more than {MAX_OPERATORS} operators"
+        digits = digits + 1 if ch.isdigit() else 0
+        if digits > MAX_DIGITS:
+            return i - digits + 1, f"a number has more than {MAX_DIGITS} digits"
+    return None
+
+
+def parse(text: str, start: str, loc: Location) -> Node:
+    """Parse `text` as `start` ('item', 'signature' or 'expr'); errors are located from `loc`."""
+    result = _too_complex(text) or _parse_cached(text, start)
+    if isinstance(result, tuple):
+        col, why = result
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        shown = shown.replace("\n", "\\n").replace("\r", "\\r").replace("\t", " ")
+        raise ExprError(f"cannot read `{shown}` as {_WHAT[start]}: {why}", loc.shifted(col))
+    return result
+
+
+def _error_offset(e: lark.exceptions.UnexpectedInput, text: str) -> int:
+    token = getattr(e, "token", None)
+    if isinstance(e, lark.exceptions.UnexpectedEOF) or (token is not None and token.type == "$END"):
+        return len(text.rstrip())  # just past the last character: where the missing part belongs
+    if token is not None and getattr(token, "start_pos", None) is not None:
+        return token.start_pos
+    return getattr(e, "pos_in_stream", 0) or 0
+
+
+def _describe(e: lark.exceptions.UnexpectedInput, text: str) -> str:
+    if isinstance(e, lark.exceptions.UnexpectedEOF) or (
+            isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"):
+        return "it ends too early (an unclosed bracket or a missing value?)"
+    if isinstance(e, lark.exceptions.UnexpectedCharacters):
+        return f"unexpected character {e.char!r}"
+    token = getattr(e, "token", None)
+    hint = ""
+    if token is not None and token.type == "NAME" and str(token).startswith("x") and str(token)[1:].isdigit():
+        hint = f" (write a repeat as `x {str(token)[1:]}`, with a space)"
+    return f"unexpected `{token}`{hint}"
