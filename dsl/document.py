@@ -13,7 +13,7 @@ from typing import Union
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from . import expr, family, schema
+from . import expr, family, preprocessing, schema
 from ..errors import CnncError, Location, MultipleErrors, did_you_mean
 from .errors import ExprError, SchemaError
 from .family import Selection
@@ -165,25 +165,10 @@ def build(src: Source, selection: Selection | None = None) -> Document:
         parameters=parameters,
         preprocessing=builder.preprocessing(src.data.get("preprocessing")),
     )
-    _check_preprocessing(doc)
+    preprocessing.check(doc)
     if builder.errors:
         raise builder.errors[0] if len(builder.errors) == 1 else MultipleErrors(builder.errors)
     return doc
-
-
-def _check_preprocessing(doc: Document) -> None:
-    """The crop is the input's height and width; mean and std have a value per input channel."""
-    pre, loc = doc.preprocessing, doc.source.loc
-    if pre is None:
-        return
-    if len(doc.input) == 3 and doc.input[1:] != (pre["crop"], pre["crop"]):
-        raise SchemaError(f"`preprocessing` crops {pre['crop']}x{pre['crop']} but the input is "
-                          f"{doc.input[1]}x{doc.input[2]}", loc(("preprocessing", "crop")))
-    for key in ("mean", "std"):
-        values = pre[key]
-        if not isinstance(values, list) or len(values) != doc.input[0]:
-            raise SchemaError(f"`preprocessing.{key}` needs one value per input channel ({doc.input[0]})",
-                              loc(("preprocessing", key)))
 
 
 class _Builder:
@@ -205,12 +190,7 @@ class _Builder:
         return expr.evaluate(expr.parse(value, "expr", loc), env, loc)
 
     def preprocessing(self, data: dict | None) -> dict[str, object] | None:
-        """`preprocessing:`, its sizes evaluated (positive integers) and its defaults filled."""
-        if data is None:
-            return None
-        sizes = self.shape([data["resize"], data["crop"]], ("preprocessing",), ("resize", "crop"))
-        return {"resize": sizes[0], "crop": sizes[1], "interpolation": data.get("interpolation", "bilinear"),
-                "mean": [float(v) for v in data["mean"]], "std": [float(v) for v in data["std"]]}
+        return None if data is None else preprocessing.evaluate(data, self.shape, self.env, self.src)
 
     def shape(self, dims: list, where: NodePath = ("input",), keys: tuple | None = None) -> tuple[int, ...]:
         """`input:`, its expression sizes evaluated: positive integers."""

@@ -22,7 +22,8 @@ __all__ = ["MAX_DIGITS", "MAX_NESTING", "MAX_OPERATORS", "BinOp", "Call", "Choic
 ROUNDING_HINT = "; a float becomes an integer only through round(), floor(), ceil() or make_divisible()"
 
 SYMBOLS: Mapping[str, Value] = {"same": "same", "valid": "valid", "true": True, "false": False,
-                                "identity": "identity"}
+                                "identity": "identity", "bilinear": "bilinear", "bicubic": "bicubic",
+                                "nearest": "nearest"}
 
 
 # ---- evaluation ---------------------------------------------------------------------------------

@@ -199,8 +199,8 @@ class Preprocessing(_Strict):
     crop: Union[Annotated[int, Field(gt=0)], str] = Field(description="The centre crop's side, in pixels (the "
                                                                      "input's height and width); may be an "
                                                                      "expression.")
-    interpolation: Literal["bilinear", "bicubic", "nearest"] = Field("bilinear", description="The resize's "
-                                                                     "interpolation.")
+    interpolation: str = Field("bilinear", description="The resize's interpolation: `bilinear`, `bicubic` or "
+                                                       "`nearest` (or an expression giving one).")
     mean: list[Union[float, int]] = Field(description="Per-channel mean subtracted after scaling to [0, 1].")
     std: list[Union[float, int]] = Field(description="Per-channel standard deviation divided by.")
 

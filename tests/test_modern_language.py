@@ -313,7 +313,8 @@ def test_preprocessing_is_evaluated_and_recorded_in_the_model():
     ("crop: r", "crop: 224", "`preprocessing` crops 224x224 but the input is 240x240"),
     ("std: [0.229, 0.224, 0.225]", "std: [0.229]", "`preprocessing.std` needs one value per input channel (3)"),
     ("resize: r + 16", "resize: r / 3", "`resize` must be a positive integer, got `80.0` (float)"),
-    ("interpolation: bicubic", "interpolation: cubic", "input should be 'bilinear', 'bicubic' or 'nearest'"),
+    ("interpolation: bicubic", "interpolation: cubic", "unknown name `cubic` (did you mean `bicubic`?)"),
+    ("interpolation: bicubic", "interpolation: r", "`interpolation` must be one of bilinear, bicubic, nearest"),
 ])
 def test_preprocessing_mistakes_are_located(old, new, says):
     with pytest.raises(CnncError) as info:
