@@ -75,6 +75,7 @@ ROWS = [  # builder, total, trainable, non-trainable, input size, torchvision's 
     ("mnasnet1_0", 4_421_232, 4_383_312, 37_920, 224, 0.314),
     ("mnasnet1_3", 6_331_072, 6_282_256, 48_816, 224, 0.526),
     ("googlenet", 6_639_464, 6_624_904, 14_560, 224, 1.498),
+    ("inception_v3_torchvision", 23_869_000, 23_834_568, 34_432, 299, 5.713),
 ]
 
 
