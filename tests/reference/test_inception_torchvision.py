@@ -1,8 +1,9 @@
 """Numerics of architectures/googlenet.yaml and architectures/inception_v3_torchvision.yaml against
 torchvision's `googlenet` and `inception_v3`, with weights from torch_reference.prepare (calibrated BN
-statistics, wide affine terms), the state dict mapped onto cnnc's names by data flow (map_by_order), the
-same input run through both. The default build (no train-only heads) is compared with
-`aux_logits=False`; the build with the heads (`aux=True`) has exactly the parameters of `aux_logits=True`.
+statistics, wide affine terms), the state dict mapped onto cnnc's names both by data flow (map_by_order)
+and by the name functions below, which must agree, the same input run through both. The default build
+(no train-only heads) is compared with `aux_logits=False`; the build with the heads (`aux=True`) has
+exactly the parameters of `aux_logits=True`.
 Needs torch and torchvision (skipped without them).
 """
 from __future__ import annotations
@@ -21,6 +22,58 @@ torchvision = import_torchvision()
 
 # cnnc name -> torchvision builder
 NETWORKS = {"googlenet": "googlenet", "inception_v3_torchvision": "inception_v3"}
+
+
+KIND = {"conv": "conv", "batchnorm": "bn"}
+
+
+def googlenet_name(ours: str) -> str:
+    """conv1/conv -> conv1.conv; inception4a/branch1/batchnorm -> inception4a.branch1.bn;
+    inception4a/branch2/cbr_2/conv -> inception4a.branch2.1.conv; .../branch4/cbr/conv -> ...branch4.1.conv
+    (torchvision's branch4 is maxpool, BasicConv2d)."""
+    if ours == "fc":
+        return ours
+    *path, kind = ours.split("/")
+    if len(path) == 1:  # a stem conv
+        return f"{path[0]}.{KIND[kind]}"
+    module, branch, *inner = path
+    if not inner:
+        return f"{module}.{branch}.{KIND[kind]}"
+    (cbr,) = inner
+    index = 1 if cbr == "cbr" else int(cbr.rsplit("_", 1)[1]) - 1
+    return f"{module}.{branch}.{index}.{KIND[kind]}"
+
+
+# the split 1x3 / 3x1 convs of InceptionE: (branch, split branch) -> torchvision's suffix
+SPLIT = {("branch3x3", "branch1"): "_2a", ("branch3x3", "branch2"): "_2b",
+         ("branch3x3dbl", "branch1"): "_3a", ("branch3x3dbl", "branch2"): "_3b"}
+
+
+def inception_v3_name(ours: str) -> str:
+    """Mixed_5b/branch1x1/conv -> Mixed_5b.branch1x1.conv; Mixed_5b/branch5x5/cbr_2/batchnorm ->
+    Mixed_5b.branch5x5_2.bn; Mixed_5b/branch_pool/cbr/conv -> Mixed_5b.branch_pool.conv (the pool is
+    functional in torchvision); Mixed_7b/branch3x3/cbr/conv -> Mixed_7b.branch3x3_1.conv;
+    Mixed_7b/branch3x3dbl/split/branch2/conv -> Mixed_7b.branch3x3dbl_3b.conv."""
+    if ours == "fc":
+        return ours
+    *path, kind = ours.split("/")
+    if len(path) == 1:  # a stem conv
+        return f"{path[0]}.{KIND[kind]}"
+    module, branch, *inner = path
+    if not inner:
+        return f"{module}.{branch}.{KIND[kind]}"
+    if inner == ["cbr"]:
+        name = branch if branch == "branch_pool" else f"{branch}_1"
+    elif len(inner) == 1:
+        name = f"{branch}_{int(inner[0].rsplit('_', 1)[1])}"
+    else:
+        split, half = inner
+        assert split == "split", ours
+        name = branch + SPLIT[branch, half]
+    return f"{module}.{name}.{KIND[kind]}"
+
+
+RENAME = {"googlenet": googlenet_name, "inception_v3_torchvision": inception_v3_name}
 
 
 def _counts(model) -> dict[str, int]:
@@ -55,7 +108,10 @@ def test_matches_torchvision(name):
     assert graph.counts() == _counts(model)
 
     values = map_by_order(graph, model)
-    assert values.keys() == {p.name for p in graph.params}
+    named = map_by_order(graph, model, rename=RENAME[name])
+    assert values.keys() == named.keys() == {p.name for p in graph.params}
+    differ = [key for key in values if not np.array_equal(values[key], named[key])]
+    assert not differ, f"map_by_order and the name function disagree on {len(differ)} tensors: {differ[:5]}"
     ratio = compare(graph, model, values, rng, batch=2, tolerance=1e-4)
     print(f"{name} max |diff| / max |logit|: {ratio:.3g} ({time.perf_counter() - start:.1f} s)")
 
