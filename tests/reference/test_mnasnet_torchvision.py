@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
 import cnnc  # noqa: E402
-from torch_reference import compare, import_torchvision, map_by_order, prepare  # noqa: E402
+from torch_reference import map_both_ways, compare, import_torchvision, prepare  # noqa: E402
 
 torchvision = import_torchvision()
 if torchvision is None:
@@ -58,11 +58,7 @@ def test_mnasnet_matches_torchvision(name):
     assert graph.layers[-1].op == "dense"  # logits, as torchvision gives them
     model = prepare(getattr(models, name)(weights=None), rng, (2, *graph.input_shape))
 
-    values = map_by_order(graph, model)
-    named = map_by_order(graph, model, rename=torchvision_name)
-    assert values.keys() == named.keys() == {p.name for p in graph.params}
-    differ = [key for key in values if not np.array_equal(values[key], named[key])]
-    assert not differ, f"map_by_order and the name function disagree on {len(differ)} tensors: {differ[:5]}"
+    values = map_both_ways(graph, model, torchvision_name)
     # the residuals are where torchvision applies them: in == out and stride 1
     residual = {".".join(key.split("/")[:2]) for key in values if "/residual/" in key}
     applied = {f"stage{i - 7}.inverted_residual" + (f"_{j + 1}" if len(model.layers[i]) > 1 else "")

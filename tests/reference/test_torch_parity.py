@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
 import cnnc  # noqa: E402
 from cnnc.dsl.document import load_text  # noqa: E402
-from torch_reference import (  # noqa: E402
+from torch_reference import (  map_both_ways, # noqa: E402
     activation_report, assert_nonlinearities_act, compare, import_torchvision, logits_graph, map_by_order, prepare)
 
 torchvision = import_torchvision()
@@ -25,11 +25,7 @@ torchvision = import_torchvision()
 
 def mapped(graph, model, torch_name) -> dict[str, np.ndarray]:
     """The model's values under cnnc's names by data flow, asserted identical to those by `torch_name`."""
-    values = map_by_order(graph, model)
-    named = map_by_order(graph, model, rename=torch_name)
-    assert values.keys() == named.keys()
-    differ = [name for name in values if not np.array_equal(values[name], named[name])]
-    assert not differ, f"map_by_order and the name function disagree on {len(differ)} tensors: {differ[:5]}"
+    values = map_both_ways(graph, model, torch_name)
     return values
 
 
