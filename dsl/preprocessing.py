@@ -26,7 +26,24 @@ def evaluate(data: dict, sizes: Callable[..., tuple[int, ...]], env: dict[str, e
         raise SchemaError(f"`interpolation` must be one of {', '.join(INTERPOLATIONS)}, got {expr.describe(how)}",
                           where)
     return {"resize": resize, "crop": crop, "interpolation": how,
-            "mean": [float(v) for v in data["mean"]], "std": [float(v) for v in data["std"]]}
+            "mean": _numbers(data["mean"], "mean", env, src), "std": _numbers(data["std"], "std", env, src)}
+
+
+def _numbers(value: object, key: str, env: dict[str, expr.Value], src: Source) -> list[float]:
+    """A list of numbers, written as one or as an expression giving one (`mean: mean`)."""
+    where = src.loc(("preprocessing", key))
+    if isinstance(value, str):
+        value = expr.evaluate(expr.parse(value, "expr", where), env, where)
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            at = src.loc(("preprocessing", key, i))
+            item = expr.evaluate(expr.parse(item, "expr", at), env, at)
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise SchemaError(f"`preprocessing.{key}` is a list of numbers, got {expr.describe(item)}", where)
+        out.append(float(item))
+    return out
 
 
 def check(doc: Document) -> None:

@@ -201,8 +201,10 @@ class Preprocessing(_Strict):
                                                                      "expression.")
     interpolation: str = Field("bilinear", description="The resize's interpolation: `bilinear`, `bicubic` or "
                                                        "`nearest` (or an expression giving one).")
-    mean: list[Union[float, int]] = Field(description="Per-channel mean subtracted after scaling to [0, 1].")
-    std: list[Union[float, int]] = Field(description="Per-channel standard deviation divided by.")
+    mean: Union[list[Union[float, int, str]], str] = Field(description="Per-channel mean subtracted after "
+                                                           "scaling to [0, 1]; may be an expression.")
+    std: Union[list[Union[float, int, str]], str] = Field(description="Per-channel standard deviation divided "
+                                                          "by; may be an expression.")
 
 
 class Network(_Strict):

@@ -22,6 +22,7 @@ ROWS = [  # builder, total, trainable, non-trainable, input size, torchvision's 
     ("efficientnet_b7", 66_658_680, 66_347_960, 310_720, 600, 37.746),
     ("efficientnet_v2_s", 21_612_360, 21_458_488, 153_872, 384, 8.366),
     ("efficientnet_v2_m", 54_431_388, 54_139_356, 292_032, 480, 24.582),
+    ("efficientnet_v2_l", 119_027_848, 118_515_272, 512_576, 480, 56.08),
     ("convnext_tiny", 28_589_128, 28_589_128, 0, 224, 4.456),
     ("convnext_small", 50_223_688, 50_223_688, 0, 224, 8.684),
     ("convnext_base", 88_591_464, 88_591_464, 0, 224, 15.355),

@@ -1,15 +1,13 @@
 """Numerics of architectures/efficientnet_v2.yaml against torchvision's builders: the smallest variant
-(efficientnet_v2_s, 384x384, 21.6M parameters) and the largest shipped (efficientnet_v2_m, 480x480,
-54.4M parameters; efficientnet_v2_l waits in the file for per-variant preprocessing mean and std), their
-state dicts mapped onto cnnc's names both by data flow and by the name function below (which must
-agree), the same input through both in inference mode.
+(efficientnet_v2_s, 384x384, 21.6M parameters) and the largest (efficientnet_v2_l, 480x480, 119M
+parameters), their state dicts mapped onto cnnc's names both by data flow and by the name function
+below (which must agree), the same input through both in inference mode.
 
 Weights: as tests/reference/test_efficientnet_torchvision.py (read its docstring) for the same reason —
 torch_reference.prepare's draws with each residual branch's last BN (FusedMBConv's and MBConv's final
 BN, where the block has a residual) damped by 0.3, and BN statistics calibrated in eval mode layer by
-layer, so that 40-57 residual blocks stay within float32's reach while every layer acts at full scale.
-Needs torch and torchvision (skipped without them). Both run at batch 2 (compare's smallest): about
-25 s and 60 s on two cores, under 2.5 GB.
+layer, so that 40-79 residual blocks stay within float32's reach while every layer acts at full scale.
+Needs torch and torchvision (skipped without them). Both run at batch 2 (compare's smallest).
 """
 from __future__ import annotations
 
@@ -22,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
 import cnnc  # noqa: E402
-from torch_reference import compare, import_torchvision, map_by_order, prepare  # noqa: E402
+from torch_reference import compare, import_torchvision, map_both_ways, prepare  # noqa: E402
 
 torchvision = import_torchvision()
 if torchvision is not None:
@@ -54,12 +52,7 @@ def torchvision_efficientnet_v2_name(ours: str, stages: int) -> str:
 
 def mapped(graph, model, stages: int) -> dict[str, np.ndarray]:
     """The model's values under cnnc's names by data flow, asserted identical to those by name."""
-    values = map_by_order(graph, model)
-    named = map_by_order(graph, model, rename=lambda name: torchvision_efficientnet_v2_name(name, stages))
-    assert values.keys() == named.keys()
-    differ = [name for name in values if not np.array_equal(values[name], named[name])]
-    assert not differ, f"map_by_order and the name function disagree on {len(differ)} tensors: {differ[:5]}"
-    return values
+    return map_both_ways(graph, model, lambda name: torchvision_efficientnet_v2_name(name, stages))
 
 
 RESIDUAL_DAMPING = 0.3
@@ -95,7 +88,7 @@ def weights(model, rng: np.random.Generator, shape: tuple[int, ...]) -> None:
     assert 0.05 < below < 0.95, f"SE gates below 0.5: {below:.1%}: the gates hardly gate"
 
 
-@pytest.mark.parametrize("variant, stages", [("efficientnet_v2_s", 6), ("efficientnet_v2_m", 7)])
+@pytest.mark.parametrize("variant, stages", [("efficientnet_v2_s", 6), ("efficientnet_v2_l", 7)])
 def test_efficientnet_v2_matches_torchvision(variant, stages):
     if torchvision is None:
         pytest.skip("torchvision is not installed")
@@ -118,7 +111,7 @@ def test_efficientnet_v2_matches_torchvision(variant, stages):
     print(f"{variant} max |diff| / max |logit|: {relative:.3g} ({time.perf_counter() - start:.1f} s)")
 
 
-@pytest.mark.parametrize("network", ["efficientnet_v2_s", "efficientnet_v2_m"])
+@pytest.mark.parametrize("network", ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"])
 def test_stochastic_depth_is_torchvisions_block_by_block(network):
     """torchvision drops residual block k (Fused-MBConv or MBConv) of all `total` with probability
     0.2 * k / total; so does cnnc (`repeat_index` in each stage's repeat)."""
