@@ -41,7 +41,8 @@ def _numbers(value: object, key: str, env: dict[str, expr.Value], src: Source) -
             at = src.loc(("preprocessing", key, i))
             item = expr.evaluate(expr.parse(item, "expr", at), env, at)
         if isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise SchemaError(f"`preprocessing.{key}` is a list of numbers, got {expr.describe(item)}", where)
+            shown = expr.describe(item) if isinstance(item, (str, tuple)) else repr(item)
+            raise SchemaError(f"`preprocessing.{key}` is a list of numbers, got {shown}", where)
         out.append(float(item))
     return out
 
