@@ -9,6 +9,7 @@ import pytest
 import cnnc
 
 ROWS = [  # builder, total, trainable, non-trainable, input size, torchvision's published GFLOPS
+    ("alexnet_torchvision", 61_100_840, 61_100_840, 0, 224, 0.714),
     ("mobilenet_v2", 3_538_984, 3_504_872, 34_112, 224, 0.301),
     ("mobilenet_v3_large", 5_507_432, 5_483_032, 24_400, 224, 0.217),
     ("mobilenet_v3_small", 2_554_968, 2_542_856, 12_112, 224, 0.057),

@@ -242,3 +242,17 @@ def test_prepare_makes_clipping_act():
         print(build.__name__, report)
         assert set(report) == ({"ReLU6"} if build is mobilenet_v2 else {"Hardswish", "Hardsigmoid"})
     assert activation_report(torch.nn.Sequential(torch.nn.ReLU()), x) == {}
+
+
+def test_alexnet_torchvision_matches_torchvision():
+    if torchvision is None:
+        pytest.skip("torchvision is not installed")
+    from torchvision.models import alexnet
+
+    rng = np.random.default_rng(3)
+    torch.manual_seed(3)
+    graph = cnnc.build("alexnet_torchvision")
+    assert graph.layers[-1].op == "dense"  # logits, as torchvision gives them
+    model = prepare(alexnet(weights=None), rng, (2, *graph.input_shape))
+    print("alexnet_torchvision max |diff| / max |logit|:",
+          compare(graph, model, map_by_order(graph, model), rng, tolerance=1e-4))
