@@ -142,3 +142,15 @@ def test_run_says_the_weights_are_untrained_for_a_cnnc_model():
     assert r.returncode == 0, r.stderr
     assert "model: lenet5, random untrained weights, seed 0" in r.stdout
     assert "Failed to load" not in r.stdout + r.stderr  # CUDA probing stays quiet on a machine without it
+
+
+def test_run_finds_a_model_s_external_data_beside_it_from_any_folder(cli, tmp_path):
+    import cnnc
+    (tmp_path / "models").mkdir()
+    written = cnnc.api.compile_to("lenet5", tmp_path / "models" / "lenet5.onnx", external_data_above=1024)
+    assert written.data_path is not None and written.data_path.exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = cli.run("run", written.path, "--batch", "2", cwd=elsewhere)
+    assert r.code == 0, r.err
+    assert "input [2, 1, 32, 32] -> output [2, 10]" in r.out

@@ -57,11 +57,11 @@ def run_run(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _model_to_run(args: argparse.Namespace, path: Path) -> Iterator[bytes | str]:
-    """A .onnx file's bytes, or a network compiled to a temporary folder, removed when the command ends
-    (models above 2 GiB need files)."""
+    """A .onnx file's path (ONNX Runtime finds external data beside it, wherever the command runs), or a
+    network compiled to a temporary folder, removed when the command ends (models above 2 GiB need files)."""
     if path.suffix == ".onnx":
         _onnx_file(path)
-        yield path.read_bytes()
+        yield str(path)
         return
     import tempfile
 
