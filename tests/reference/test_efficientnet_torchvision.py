@@ -67,12 +67,13 @@ RESIDUAL_DAMPING = 0.3
 
 
 @torch.no_grad()
-def weights(model, rng: np.random.Generator, shape: tuple[int, ...]) -> None:
+def weights(model, rng: np.random.Generator, shape: tuple[int, ...], blocks: tuple[type, ...] = ()) -> None:
     """prepare's draws, residual branches damped, BN statistics calibrated in eval mode (module doc);
-    asserts that the SE gates gate (sigmoid outputs on both sides of 0.5)."""
+    asserts that the SE gates gate (sigmoid outputs on both sides of 0.5). `blocks`: the residual block
+    classes whose last BN is damped (default MBConv; EfficientNet-V2 adds FusedMBConv)."""
     prepare(model, rng, shape, batches=0)  # draws only: the statistics come below
     for block in model.modules():
-        if isinstance(block, MBConv) and block.use_res_connect:
+        if isinstance(block, blocks or (MBConv,)) and block.use_res_connect:
             project_bn = block.block[-1][1]
             project_bn.weight.mul_(RESIDUAL_DAMPING)
             project_bn.bias.mul_(RESIDUAL_DAMPING)

@@ -20,12 +20,12 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
 import cnnc  # noqa: E402
-from torch_reference import compare, import_torchvision, map_both_ways, prepare  # noqa: E402
+from test_efficientnet_torchvision import weights  # noqa: E402 (the same preparation as V1's)
+from torch_reference import compare, import_torchvision, map_both_ways  # noqa: E402
 
 torchvision = import_torchvision()
 if torchvision is not None:
     from torchvision.models.efficientnet import FusedMBConv, MBConv
-    from torchvision.ops.misc import SqueezeExcitation
 
 # the layers of FusedMBConv.block (with and without expansion) and of MBConv.block
 POSITIONS = {"fused": 0, "expand": 0, "depthwise": 1, "se": 2}
@@ -55,39 +55,6 @@ def mapped(graph, model, stages: int) -> dict[str, np.ndarray]:
     return map_both_ways(graph, model, lambda name: torchvision_efficientnet_v2_name(name, stages))
 
 
-RESIDUAL_DAMPING = 0.3
-
-
-@torch.no_grad()
-def weights(model, rng: np.random.Generator, shape: tuple[int, ...]) -> None:
-    """prepare's draws, residual branches damped, BN statistics calibrated in eval mode (module doc);
-    asserts that the SE gates gate (sigmoid outputs on both sides of 0.5)."""
-    prepare(model, rng, shape, batches=0)  # draws only: the statistics come below
-    for block in model.modules():
-        if isinstance(block, (FusedMBConv, MBConv)) and block.use_res_connect:
-            last_bn = block.block[-1][1]
-            assert isinstance(last_bn, torch.nn.BatchNorm2d)
-            last_bn.weight.mul_(RESIDUAL_DAMPING)
-            last_bn.bias.mul_(RESIDUAL_DAMPING)
-
-    def calibrate(norm, args):
-        x = args[0].double()
-        norm.running_mean.copy_(x.mean((0, 2, 3)))
-        norm.running_var.copy_(x.var((0, 2, 3), unbiased=False))
-
-    gates = []
-    handles = [m.register_forward_pre_hook(calibrate) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    handles += [m.scale_activation.register_forward_hook(lambda m, a, out: gates.append(out.flatten()))
-                for m in model.modules() if isinstance(m, SqueezeExcitation)]
-    try:
-        model.eval()(torch.from_numpy(rng.standard_normal(shape).astype(np.float32)))
-    finally:
-        for handle in handles:
-            handle.remove()
-    below = float((torch.cat(gates) < 0.5).float().mean())
-    assert 0.05 < below < 0.95, f"SE gates below 0.5: {below:.1%}: the gates hardly gate"
-
-
 @pytest.mark.parametrize("variant, stages", [("efficientnet_v2_s", 6), ("efficientnet_v2_l", 7)])
 def test_efficientnet_v2_matches_torchvision(variant, stages):
     if torchvision is None:
@@ -105,7 +72,7 @@ def test_efficientnet_v2_matches_torchvision(variant, stages):
     assert {layer.attrs["eps"] for layer in graph.layers if layer.op == "batchnorm"} == {1e-3}
     statistics = sum(m.running_mean.numel() + m.running_var.numel() for m in norms)
     assert sum(p.numel() for p in model.parameters()) + statistics == sum(int(np.prod(p.shape)) for p in graph.params)
-    weights(model, rng, (2, *graph.input_shape))
+    weights(model, rng, (2, *graph.input_shape), (FusedMBConv, MBConv))
     values = mapped(graph, model, stages)
     relative = compare(graph, model, values, rng, batch=2, tolerance=1e-4)
     print(f"{variant} max |diff| / max |logit|: {relative:.3g} ({time.perf_counter() - start:.1f} s)")
