@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
 import cnnc  # noqa: E402
-from torch_reference import map_both_ways, compare, import_torchvision, prepare  # noqa: E402
+from torch_reference import torchvision_counts, map_both_ways, compare, import_torchvision, prepare  # noqa: E402
 
 torchvision = import_torchvision()
 if torchvision is None:
@@ -68,11 +68,6 @@ def test_mnasnet_matches_torchvision(name):
     ratio = compare(graph, model, values, rng, batch=2, tolerance=1e-4)
     print(f"{name} max |diff| / max |logit|: {ratio:.3g} ({time.perf_counter() - start:.1f} s)")
 
-
-def torchvision_counts(model) -> dict[str, int]:
-    trainable = sum(p.numel() for p in model.parameters())
-    frozen = sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
-    return {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
 
 
 @pytest.mark.parametrize("name", VARIANTS)

@@ -16,7 +16,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
 import cnnc  # noqa: E402
-from torch_reference import map_both_ways, assert_nonlinearities_act, compare, import_torchvision, prepare  # noqa: E402
+from torch_reference import (  # noqa: E402
+    assert_nonlinearities_act, compare, import_torchvision, map_both_ways, prepare, torchvision_counts)
 
 torchvision = import_torchvision()
 if torchvision is None:
@@ -111,11 +112,6 @@ def test_reduced_width_matches_torchvision():
     relative = compare(graph, model, mapped(graph, model), rng, tolerance=1e-4)
     print(f"mobilenet_v2 width 0.5 max |diff| / max |logit|: {relative:.3g}")
 
-
-def torchvision_counts(model) -> dict[str, int]:
-    trainable = sum(p.numel() for p in model.parameters())
-    frozen = sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
-    return {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
 
 
 @pytest.mark.parametrize("network", list(NETWORKS))

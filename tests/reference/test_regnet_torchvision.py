@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
 import cnnc  # noqa: E402
-from torch_reference import map_both_ways, compare, import_torchvision, prepare  # noqa: E402
+from torch_reference import torchvision_counts, map_both_ways, compare, import_torchvision, prepare  # noqa: E402
 
 torchvision = import_torchvision()
 if torchvision is None:
@@ -79,11 +79,6 @@ def test_matches_torchvision(network):
     relative = compare(graph, model, mapped(graph, model), rng, tolerance=1e-4)
     print(f"{network} max |diff| / max |logit|: {relative:.3g}")
 
-
-def torchvision_counts(model) -> dict[str, int]:
-    trainable = sum(p.numel() for p in model.parameters())
-    frozen = sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
-    return {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
 
 
 @pytest.mark.parametrize("network", STRUCTURES)

@@ -194,3 +194,11 @@ def compare(graph, model: nn.Module, values: dict[str, np.ndarray], rng: np.rand
     relative = float(np.abs(got - expected).max()) / scale
     assert relative <= tolerance, f"max |difference| / max |logit| = {relative:.3g} > {tolerance:g}"
     return relative
+
+
+def torchvision_counts(model: nn.Module) -> dict[str, int]:
+    """A reference model's counts as cnnc reports them: parameters trainable, BN running statistics
+    non-trainable (`num_batches_tracked` left out)."""
+    trainable = sum(p.numel() for p in model.parameters())
+    frozen = sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
+    return {"total": trainable + frozen, "trainable": trainable, "non_trainable": frozen}
