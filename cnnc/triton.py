@@ -6,12 +6,17 @@ triton-inference-server/server): the `onnxruntime` backend, `max_batch_size` wit
 of every `dims`, each input and output with its name, data type and shape, the dynamic batcher, and one
 instance on the GPU or the CPU. The names, types and dims are read from the ONNX model itself, so the
 configuration cannot disagree with the model it sits beside.
+
+With `--backend python` the same configuration names Triton's Python backend instead, and `1/model.py`
+(the template `triton_model.py.txt`, copied as is) runs `1/model.onnx` with ONNX Runtime inside the
+server: a server without the ONNX Runtime backend (PyTriton's) can then serve the model.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from importlib import resources
+from typing import TYPE_CHECKING, Literal
 
 from .errors import CnncError
 from .files import write_text
@@ -19,7 +24,11 @@ from .files import write_text
 if TYPE_CHECKING:
     import onnx
 
-BACKEND = "onnxruntime"  # Triton's ONNX Runtime backend; `platform: "onnxruntime_onnx"` is the older spelling
+Backend = Literal["onnxruntime", "python"]
+# Triton's ONNX Runtime backend (`platform: "onnxruntime_onnx"` is the older spelling), or its Python backend
+BACKENDS: tuple[Backend, ...] = ("onnxruntime", "python")
+BACKEND: Backend = "onnxruntime"
+PYTHON_MODEL = "triton_model.py.txt"  # package data: the Python backend's model.py
 MAX_QUEUE_DELAY_US = 100  # the batcher may hold a request this long to fill a batch (Triton's own example)
 
 # ONNX TensorProto element types -> Triton model-configuration data types (Triton's datatype table)
@@ -29,15 +38,17 @@ DATA_TYPES = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 4: "TYPE_UINT16",
 
 
 def config(model: onnx.ModelProto, name: str, max_batch_size: int = 8, gpu: bool = False,
-           comment: str = "") -> str:
-    """The `config.pbtxt` text for `model`, served as `name`. Every input and output must have a
-    symbolic first (batch) axis and fixed other axes, as cnnc's models do."""
+           comment: str = "", backend: Backend = BACKEND) -> str:
+    """The `config.pbtxt` text for `model`, served as `name` by `backend`. Every input and output must
+    have a symbolic first (batch) axis and fixed other axes, as cnnc's models do."""
     if max_batch_size < 1:
         raise CnncError(f"--max-batch must be at least 1, got {max_batch_size}")
+    if backend not in BACKENDS:
+        raise CnncError(f"unknown Triton backend `{backend}`; expected one of {', '.join(BACKENDS)}")
     initializers = {t.name for t in model.graph.initializer}
     inputs = [v for v in model.graph.input if v.name not in initializers]
     lines = [f"# {line}" for line in comment.splitlines()]
-    lines += [f'name: "{_escape(name)}"', f'backend: "{BACKEND}"', f"max_batch_size: {max_batch_size}"]
+    lines += [f'name: "{_escape(name)}"', f'backend: "{backend}"', f"max_batch_size: {max_batch_size}"]
     lines += _tensors("input", inputs) + _tensors("output", model.graph.output)
     lines += ["dynamic_batching {", f"  max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US}", "}",
               "instance_group [", "  {", "    count: 1", f"    kind: {'KIND_GPU' if gpu else 'KIND_CPU'}", "  }",
@@ -82,14 +93,15 @@ def _escape(text: str) -> str:
 
 
 def export(model: onnx.ModelProto, name: str, repository: str | os.PathLike, max_batch_size: int = 8,
-           gpu: bool = False, comment: str = "") -> Path:
-    """Write `REPOSITORY/NAME/1/model.onnx` and `REPOSITORY/NAME/config.pbtxt`; returns the model's folder.
+           gpu: bool = False, comment: str = "", backend: Backend = BACKEND) -> Path:
+    """Write `REPOSITORY/NAME/1/model.onnx` and `REPOSITORY/NAME/config.pbtxt` (and `1/model.py` for the
+    Python backend); returns the model's folder.
 
     The configuration is checked before anything is written, and each file is written atomically.
     """
     from .api import save
 
-    text = config(model, name, max_batch_size, gpu, comment)
+    text = config(model, name, max_batch_size, gpu, comment, backend)
     folder = Path(repository) / name
     if Path(repository).exists() and not Path(repository).is_dir():
         raise CnncError(f"`{repository}` is a file; give a folder for the model repository")
@@ -98,8 +110,15 @@ def export(model: onnx.ModelProto, name: str, repository: str | os.PathLike, max
     except OSError as e:
         raise CnncError(f"cannot create `{folder / '1'}`: {e.strerror or e}") from None
     save(model, folder / "1" / "model.onnx")
+    if backend == "python":
+        _write_text(folder / "1" / "model.py", python_model())
     _write_text(folder / "config.pbtxt", text)
     return folder
+
+
+def python_model() -> str:
+    """The Python backend's `model.py`: the same text for every model (it reads names from config.pbtxt)."""
+    return resources.files("cnnc").joinpath(PYTHON_MODEL).read_text(encoding="utf-8")
 
 
 def _write_text(path: Path, text: str) -> None:

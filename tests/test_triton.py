@@ -7,6 +7,8 @@ syntax error fails the parse, as it would fail Triton's.
 """
 from __future__ import annotations
 
+import ast
+
 import onnx
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
@@ -143,3 +145,42 @@ def test_export_into_a_file_is_a_user_error(tmp_path, cli):
     assert r.code == 2 and "is a file" in r.err and "Traceback" not in r.err
     r = cli.run("export-triton", "lenet5", str(tmp_path), "--max-batch", "0")
     assert r.code == 2 and "positive integer" in r.err
+
+
+def test_the_python_backend_entry_adds_a_model_py_and_otherwise_matches_the_default(tmp_path, cli):
+    r = cli.run("export-triton", "lenet5", str(tmp_path / "py"), "--backend", "python", "--max-batch", "16")
+    assert r.code == 0, r.err
+    assert cli.run("export-triton", "lenet5", str(tmp_path / "ort"), "--max-batch", "16").code == 0
+    entry, default = tmp_path / "py" / "lenet5", tmp_path / "ort" / "lenet5"
+    assert sorted(p.relative_to(entry).as_posix() for p in entry.rglob("*")) == [
+        "1", "1/model.onnx", "1/model.py", "config.pbtxt"]
+    assert (entry / "1" / "model.onnx").read_bytes() == (default / "1" / "model.onnx").read_bytes()
+    config, other = parse((entry / "config.pbtxt").read_text()), parse((default / "config.pbtxt").read_text())
+    assert config.backend == "python" and other.backend == "onnxruntime"
+    other.backend = "python"
+    assert config == other  # only the backend differs
+    assert (entry / "1" / "model.py").read_text() == triton.python_model()
+
+
+def test_the_python_model_is_a_triton_python_model_that_batches_requests():
+    source = triton.python_model()
+    tree = ast.parse(source)  # parsed, never run: it imports Triton's own module
+    classes = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
+    methods = {f.name for f in classes["TritonPythonModel"].body if isinstance(f, ast.FunctionDef)}
+    assert methods == {"initialize", "execute", "finalize"}
+    assert "np.concatenate" in source and "CUDAExecutionProvider" in source and "CPUExecutionProvider" in source
+    assert source.index("CPUExecutionProvider") < source.index("providers.insert(0")  # CUDA goes first
+
+
+def test_the_python_model_is_written_byte_for_byte_the_same_each_time(tmp_path):
+    model = cnnc.compile("lenet5")
+    paths = [triton.export(model, "lenet5", tmp_path / f"r{i}", backend="python") / "1" / "model.py" for i in (1, 2)]
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+def test_an_unknown_backend_is_refused_before_anything_is_written(tmp_path, cli):
+    with pytest.raises(CnncError, match="unknown Triton backend `tensorrt`"):
+        triton.export(cnnc.compile("lenet5"), "lenet5", tmp_path / "repo", backend="tensorrt")  # type: ignore[arg-type]
+    assert not (tmp_path / "repo").exists()
+    r = cli.run("export-triton", "lenet5", str(tmp_path / "repo"), "--backend", "tensorrt")
+    assert r.code == 2 and "invalid choice" in r.err and "Traceback" not in r.err

@@ -190,6 +190,9 @@ def export_triton_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("repository", metavar="REPO_DIR", help="the model repository folder (made if missing)")
     c.add_argument("--gpu", action="store_true", help="run the instance on the GPU (default: the CPU)")
     c.add_argument("--max-batch", type=positive, default=8, help="Triton's max_batch_size (default 8)")
+    c.add_argument("--backend", choices=["onnxruntime", "python"], default="onnxruntime",
+                   help="Triton's ONNX Runtime backend (default), or its Python backend with a model.py that "
+                        "runs the model with ONNX Runtime")
     _seed(c)
     c.add_argument("--weights", help=WEIGHTS_HELP)
 
@@ -201,9 +204,11 @@ def run_export_triton(args: argparse.Namespace) -> int:
     model = api.compile(doc, seed=args.seed, weights=args.weights)
     weights = f"weights from {Path(args.weights).name}" if args.weights else f"seed {args.seed}"
     folder = export(model, doc.name, args.repository, args.max_batch, args.gpu,
-                    f"Triton model configuration, written by cnnc {__version__} from {doc.source.file} ({weights}).")
-    print(f"wrote {folder / '1' / 'model.onnx'} and {folder / 'config.pbtxt'} "
-          f"({'GPU' if args.gpu else 'CPU'} instance, max batch {args.max_batch})")
+                    f"Triton model configuration, written by cnnc {__version__} from {doc.source.file} ({weights}).",
+                    args.backend)
+    files = [folder / "1" / "model.onnx"] + ([folder / "1" / "model.py"] if args.backend == "python" else [])
+    print(f"wrote {', '.join(map(str, files))} and {folder / 'config.pbtxt'} "
+          f"({args.backend} backend, {'GPU' if args.gpu else 'CPU'} instance, max batch {args.max_batch})")
     return 0
 
 
