@@ -302,3 +302,43 @@ def _signals_held() -> Iterator[None]:
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         for signum in caught:
             signal.raise_signal(signum)
+
+
+def preprocess(images: Any, model: str | os.PathLike | Document | onnx.ModelProto | None = None,
+               **overrides: Any) -> np.ndarray:
+    """Image files (or PIL images) -> the float32 [N, C, H, W] batch the network's reference makes of them:
+    torchvision's Resize, CenterCrop, ToTensor and Normalize, exactly (cnnc.runtime.images). The values
+    come from `model` (an .onnx file or ModelProto: its recorded `cnnc.preprocessing`; a network: its
+    `preprocessing:`), each of `resize`, `crop`, `interpolation`, `mean`, `std` given overriding them."""
+    from .runtime.images import preprocess as _preprocess, resolve
+    recorded, shape = _recorded_preprocessing(model)
+    return _preprocess(images, resolve(recorded, shape, lambda f: f"`{f}=`", **overrides))
+
+
+def classify(model: str | os.PathLike, images: Any, top: int = 5, provider: str = "cpu",
+             **overrides: Any) -> list[list[tuple[int, str, float]]]:
+    """Each image's `top` classes (index, name, probability) from the .onnx model, preprocessed as
+    `preprocess(images, model, **overrides)`; ImageNet-1k names for a 1000-class model."""
+    import onnx as _onnx
+
+    from .runtime import Session
+    from .runtime.images import Preprocessing, classify as _classify, resolve
+    session = Session(os.fspath(model), provider)  # type: ignore[arg-type]
+    p = resolve(Preprocessing.recorded(session.metadata), session.input_shape, lambda f: f"`{f}=`", **overrides)
+    many = [images] if isinstance(images, (str, os.PathLike)) else list(images)
+    return _classify(session, _onnx.load(os.fspath(model), load_external_data=False), many, p, top)
+
+
+def _recorded_preprocessing(model: Any) -> tuple[Any, list]:
+    """The preprocessing `model` records (None if none) and its input's dimensions [N, C, H, W]."""
+    from .runtime.images import Preprocessing
+    if model is None:
+        return None, [None] * 4
+    if isinstance(model, (str, os.PathLike)) and os.fspath(model).endswith(".onnx"):
+        import onnx as _onnx
+        model = _onnx.load(os.fspath(model), load_external_data=False)
+    if not hasattr(model, "graph"):  # a network
+        doc = load(model)
+        return (Preprocessing.of(doc.preprocessing) if doc.preprocessing else None), [None, *doc.input]
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in model.graph.input[0].type.tensor_type.shape.dim]
+    return Preprocessing.recorded({p.key: p.value for p in model.metadata_props}), dims

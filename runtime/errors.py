@@ -19,3 +19,7 @@ class BenchError(CnncError):
 
 class QuantizeError(CnncError):
     """The model or the calibration inputs cannot be used (the message says why)."""
+
+
+class ImageError(CnncError):
+    """An image that cannot be read, or preprocessing that cannot be applied (the message says which)."""

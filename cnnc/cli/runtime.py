@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 from ..errors import CnncError
 from .common import (AUX_HELP, JSON_HELP, PROVIDER_HELP, PROVIDERS, WEIGHTS_HELP, WHEN_NETWORK, Command,
                      batch_progress, batches, compile_options, positive, shape, table)
+from .images import check_image_flags, image_arguments, run_images
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,6 +39,8 @@ def run_arguments(c: argparse.ArgumentParser) -> None:
     _provider(c)
     c.add_argument("--input", help="a .npy file with the input batch, instead of random data")
     c.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    image_arguments(c)
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
     c.add_argument("--weights", help=WEIGHTS_HELP + WHEN_NETWORK)
     c.add_argument("--aux", action="store_true", help=AUX_HELP + WHEN_NETWORK)
     compile_options(c, WHEN_NETWORK)
@@ -45,8 +48,11 @@ def run_arguments(c: argparse.ArgumentParser) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     path = Path(args.model)
+    check_image_flags(args)
     with _model_to_run(args, path) as model:
         session = _session(model, args.provider, path)
+        if args.image:
+            return run_images(args, session, model)
         x = _input(args, session)
         start = time.perf_counter()
         outputs = session.run_all(x)
@@ -99,6 +105,10 @@ def _input(args: argparse.Namespace, session: Session) -> np.ndarray:
 def _print_run(args: argparse.Namespace, session: Session, x: np.ndarray, outputs: dict[str, np.ndarray],
                elapsed: float) -> None:
     import numpy as np
+    if args.json:
+        print(json.dumps({"provider": session.provider, "input_shape": list(x.shape), "milliseconds": elapsed * 1000,
+                          "outputs": {name: list(v.shape) for name, v in outputs.items()}}, indent=2))
+        return
     note = f" ({session.reason})" if session.provider == "cpu" and args.provider == "auto" and session.reason else ""
     print(f"provider: {session.provider}{note}")
     meta = session.metadata
