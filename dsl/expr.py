@@ -16,8 +16,8 @@ from .syntax import (MAX_DIGITS, MAX_NESTING, MAX_OPERATORS, BinOp, Call, Choice
 
 __all__ = ["MAX_DIGITS", "MAX_NESTING", "MAX_OPERATORS", "BinOp", "Call", "Choice", "Compare", "Const",
            "Function", "Index", "Item", "ListExpr", "Logic", "Name", "Neg", "Node", "Not", "Param", "Signature",
-           "Value", "parse", "evaluate", "describe", "call_function", "make_divisible", "FUNCTIONS", "SYMBOLS",
-           "ROUNDING_HINT"]
+           "Value", "parse", "evaluate", "describe", "call_function", "make_divisible", "FUNCTIONS",
+           "LIST_FUNCTIONS", "SYMBOLS", "ROUNDING_HINT"]
 
 ROUNDING_HINT = "; a float becomes an integer only through round(), floor(), ceil() or make_divisible()"
 
@@ -108,9 +108,28 @@ def _arith(op: str, left: Value, right: Value, node: Node, loc: Location) -> Val
     a, b = _number(left, op, node, loc), _number(right, op, node, loc)
     if op in ("//", "/", "%") and b == 0:
         raise ExprError(f"division by zero in `{op}`", loc.shifted(node.col))
+    if op == "**":
+        return _checked(_power(a, b, node, loc), "`**`", node, loc)
     result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
               "//": lambda: a // b, "/": lambda: a / b, "%": lambda: a % b}[op]()
     return _checked(result, f"`{op}`", node, loc)
+
+
+def _power(a: int | float, b: int | float, node: Node, loc: Location) -> int | float:
+    """`a ** b`: an integer for integers and a non-negative integer exponent, else a float; the size of
+    an integer result is judged before it is computed (`10 ** 10 ** 10` must not hang)."""
+    if a == 0 and b < 0:
+        raise ExprError(f"`0 ** {b}` is a division by zero", loc.shifted(node.col))
+    if isinstance(a, int) and isinstance(b, int) and b >= 0:
+        if abs(a) > 1 and b * math.log2(abs(a)) > 53:
+            raise ExprError(f"`{a} ** {b}` is too large", loc.shifted(node.col))
+        return a**b
+    if a < 0 and not float(b).is_integer():
+        raise ExprError(f"`({a}) ** {b}`: a negative number has no real power {b}", loc.shifted(node.col))
+    try:
+        return math.pow(a, b)
+    except OverflowError:
+        raise ExprError(f"`{a} ** {b}` is too large", loc.shifted(node.col)) from None
 
 
 def _itemwise(op: str, left: Value, right: Value, node: Node, loc: Location) -> tuple:
@@ -145,34 +164,92 @@ def _round(x: float) -> int:
     return round(x)  # halves to even, as Python's and numpy's round
 
 
+def _log(x: float) -> float:
+    if x <= 0:
+        raise ValueError(f"`log` needs a positive number, got `{x}`")
+    return math.log(x)
+
+
+MAX_RANGE = 4096
+"""The longest list `range(n)` makes (a network's repeat counts are far below it)."""
+
+
+def _range(n: int) -> tuple[int, ...]:
+    if isinstance(n, float) or not 0 <= n <= MAX_RANGE:
+        raise ValueError(f"`range` needs an integer from 0 to {MAX_RANGE}, got `{n}`")
+    return tuple(range(n))
+
+
+def _runs(items: tuple) -> list[list]:
+    """`[value, count]` for each run of equal neighbours in `items`."""
+    out: list[list] = []
+    for item in items:
+        if out and out[-1][0] == item:
+            out[-1][1] += 1
+        else:
+            out.append([item, 1])
+    return out
+
+
 FUNCTIONS: Mapping[str, tuple[Callable[..., int | float], int, int, str]] = {
-    # name: (function, fewest arguments, most arguments, what it gives)
+    # name: (function, fewest arguments, most arguments, what it gives), on numbers; given lists, each
+    # applies item by item, as arithmetic does, except that `min`/`max` of one list is its smallest/largest
     "min": (min, 1, 64, "the smallest of its arguments"),
     "max": (max, 1, 64, "the largest of its arguments"),
     "round": (_round, 1, 1, "the nearest integer, halves to even (Python's and numpy's `round`)"),
     "floor": (math.floor, 1, 1, "the largest integer <= x"),
     "ceil": (math.ceil, 1, 1, "the smallest integer >= x"),
+    "log": (_log, 1, 1, "the natural logarithm of x > 0"),
     "make_divisible": (make_divisible, 2, 3, "`make_divisible(v, divisor, min_value=divisor)`: torchvision's "
                        "`_make_divisible`, the nearest multiple of `divisor`, at least `min_value`, never "
                        "more than 10% below v"),
 }
+LIST_FUNCTIONS: Mapping[str, tuple[Callable[[tuple], Value], str]] = {
+    # name: (function of one list, what it gives)
+    "len": (len, "the number of items of a list"),
+    "runs": (lambda xs: tuple(v for v, _ in _runs(xs)), "each run of equal neighbours, kept once: "
+             "`runs([48, 104, 104])` is `[48, 104]`"),
+    "run_lengths": (lambda xs: tuple(n for _, n in _runs(xs)), "the length of each run of equal neighbours: "
+                    "`run_lengths([48, 104, 104])` is `[1, 2]`"),
+}
 
 
 def call_function(name: str, args: list[Value], node: Node, loc: Location) -> Value:
-    """The value of the expression function `name` on `args` (numbers only)."""
-    if name not in FUNCTIONS:
-        raise ExprError(f"unknown function `{name}`{did_you_mean(name, FUNCTIONS)}; functions are: "
-                        f"{', '.join(FUNCTIONS)}", loc.shifted(node.col))
-    function, fewest, most, _doc = FUNCTIONS[name]
+    """The value of the expression function `name` on `args`."""
+    if name not in FUNCTIONS and name not in LIST_FUNCTIONS and name != "range":
+        known = [*FUNCTIONS, "range", *LIST_FUNCTIONS]
+        raise ExprError(f"unknown function `{name}`{did_you_mean(name, known)}; functions are: "
+                        f"{', '.join(known)}", loc.shifted(node.col))
+    fewest, most = FUNCTIONS[name][1:3] if name in FUNCTIONS else (1, 1)
     if not fewest <= len(args) <= most:
         wanted = str(fewest) if fewest == most else f"{fewest} to {most}"
         plural = "" if wanted == "1" else "s"
         raise ExprError(f"`{name}` takes {wanted} argument{plural}, got {len(args)}", loc.shifted(node.col))
+    if name in LIST_FUNCTIONS:
+        if not isinstance(args[0], tuple):
+            raise ExprError(f"`{name}` needs a list, got {describe(args[0])}", loc.shifted(node.col))
+        return LIST_FUNCTIONS[name][0](args[0])
+    lists = [a for a in args if isinstance(a, tuple)]
+    if name in ("min", "max") and len(args) == 1 and lists:  # `min(widths)`: its smallest item
+        if not lists[0]:
+            raise ExprError(f"`{name}` of an empty list", loc.shifted(node.col))
+        args = list(lists[0])
+    elif lists:  # item by item, as arithmetic: `min(group_width, widths)`
+        if len({len(a) for a in lists}) > 1:
+            raise ExprError(f"`{name}` needs lists of one length, got "
+                            f"{' and '.join(describe(a) for a in lists)}", loc.shifted(node.col))
+        return tuple(call_function(name, [a[i] if isinstance(a, tuple) else a for a in args], node, loc)
+                     for i in range(len(lists[0])))
     numbers = [_number(a, name, node, loc) for a in args]
     if name == "make_divisible" and any(isinstance(a, float) or a < 1 for a in numbers[1:]):
         raise ExprError(f"`make_divisible`'s divisor and minimum must be positive integers, got "
                         f"{', '.join(describe(a) for a in args[1:])}", loc.shifted(node.col))
-    result: int | float = function(*numbers)
+    try:
+        if name == "range":
+            return _range(numbers[0])  # type: ignore[arg-type]
+        result: int | float = FUNCTIONS[name][0](*numbers)
+    except ValueError as e:
+        raise ExprError(str(e), loc.shifted(node.col)) from None
     return _checked(result, f"`{name}`", node, loc)
 
 

@@ -189,7 +189,7 @@ class _ToNodes(Transformer):
         return Function(_col(name), str(name), tuple(a for a in args if a is not None))
 
     add, sub, mul = _bin("+"), _bin("-"), _bin("*")
-    floordiv, truediv, mod = _bin("//"), _bin("/"), _bin("%")
+    floordiv, truediv, mod, pow = _bin("//"), _bin("/"), _bin("%"), _bin("**")
 
     def kwarg(self, meta, children):
         key, value = children

@@ -52,10 +52,40 @@ def test_make_divisible_never_rounds_down_by_more_than_ten_percent():
     ("1280 if 2 > 1 else 1024", 1280), ("1 if false else 2 if true else 3", 2), ("(1 if true else 2) + 1", 2),
     ("3x3 // 2 == [1, 1]", True), ("[1, 2] * 2 + 1 == [3, 5]", True), ("[4, 6] - [1, 2] == 3x4", True),
     ("[10, 20, 30][1]", 20), ("[10, 20, 30][-1]", 30), ("[[1, 2], [3, 4]][1][0]", 3), ("3x5[1]", 5),
+    ("2 ** 10", 1024), ("2 ** -1", 0.5), ("-2 ** 2", -4), ("2 ** 3 ** 2", 512), ("4 ** 0.5", 2.0),
+    ("2 * 3 ** 2", 18), ("[1, 2, 3] ** 2 == [1, 4, 9]", True), ("2 ** [0, 1, 2] == [1, 2, 4]", True),
+    ("log(1)", 0.0), ("round(log(100) / log(10))", 2), ("range(4) == [0, 1, 2, 3]", True), ("range(0)", ()),
+    ("len([5, 6, 7])", 3), ("len(range(0))", 0), ("runs([48, 104, 104, 208]) == [48, 104, 208]", True),
+    ("run_lengths([48, 104, 104, 208]) == [1, 2, 1]", True), ("run_lengths([1, 2, 1]) == [1, 1, 1]", True),
+    ("min([3, 1, 2])", 1), ("max([3, 1.5])", 3), ("min(8, [4, 16]) == [4, 8]", True),
+    ("floor([1.5, 2.5] * 2) == [3, 5]", True), ("round([0.5, 1.5]) == [0, 2]", True),
+    ("make_divisible([20, 100], 8) == [24, 104]", True),
 ])
 def test_expression_functions_comparisons_logic_and_indexing(text, expected):
     got = value(text)
     assert got == expected and type(got) is type(expected)
+
+
+def regnet_stages(depth: int, w_0: float, w_a: float, w_m: float, group_width: int) -> tuple[list, list]:
+    """torchvision's `BlockParams.from_init_params` and `_adjust_widths_groups_compatibilty` (bottleneck
+    multiplier 1), transcribed as the oracle: each stage's (width, depth)."""
+    steps = [round(math.log((w_0 + w_a * j) / w_0) / math.log(w_m)) for j in range(depth)]
+    blocks = [round(w_0 * w_m**s / 8) * 8 for s in steps]
+    widths = sorted(set(blocks))
+    return [torchvision_make_divisible(w, min(group_width, w)) for w in widths], [blocks.count(w) for w in widths]
+
+
+@pytest.mark.parametrize("variant", ["regnet_y_400mf", "regnet_x_8gf", "regnet_y_128gf"])
+def test_regnet_s_stages_come_from_the_generator_in_its_file(variant):
+    doc = cnnc.load(variant)
+    p = doc.parameters
+    widths, depths = regnet_stages(p["depth"], p["w_0"], p["w_a"], p["w_m"], p["group_width"])
+    assert doc.constants["widths"].value == tuple(widths) and doc.constants["depths"].value == tuple(depths)
+    last = {}  # stage -> its last layer's output width
+    for layer in cnnc.build(variant).layers:
+        if layer.name.startswith("stage_"):
+            last[layer.name.split("/")[0]] = layer.shape[0]
+    assert list(last.values()) == widths
 
 
 def test_ceil_of_a_depth_multiple_is_efficientnet_s_rounding():
@@ -80,6 +110,12 @@ def test_and_or_stop_at_the_first_operand_that_decides():
     ("3[0]", "only a list can be indexed"),
     ("[1, 2][0.0]", "a list index must be an integer"),
     ("1e308 * 10", "too large"),
+    ("10 ** 10 ** 10", "`10 ** 10000000000` is too large"), ("1e300 ** 2", "too large"),
+    ("0 ** -1", "division by zero"), ("(-8) ** 0.5", "no real power"), ("log(0)", "`log` needs a positive number"),
+    ("range(2.0)", "`range` needs an integer from 0 to 4096"), ("range(100000)", "from 0 to 4096"),
+    ("len(3)", "`len` needs a list, got `3` (int)"), ("runs(3x3, 1)", "`runs` takes 1 argument, got 2"),
+    ("min([])", "`min` of an empty list"), ("min([1, 2], [1, 2, 3])", "`min` needs lists of one length"),
+    ("lenght([1])", "did you mean `len`?"),
 ])
 def test_expression_mistakes_are_explained(text, says):
     with pytest.raises(CnncError, match=None) as info:

@@ -1,8 +1,8 @@
 """Numerics of regnet.yaml against torchvision's `regnet_y_400mf`, under the same weights
 (torch_reference.prepare: He weights, calibrated BN statistics, wide affine terms), mapped onto cnnc's
-names both by data flow (map_by_order) and by the name function below, which must agree. Also: each
-variant's per-stage table is what torchvision's `BlockParams.from_init_params` computes, and its counts
-equal torchvision's builder's.
+names both by data flow (map_by_order) and by the name function below, which must agree. Also: the
+stages that the file's generator (w_0, w_a, w_m, depth, group width) makes for each variant are those of
+torchvision's `BlockParams.from_init_params`, and the counts equal torchvision's builder's.
 
 Run: `/tmp/refvenv/bin/pytest tests/reference/test_regnet_torchvision.py -rA -s` (needs torch and
 torchvision; skipped without them).
@@ -25,7 +25,7 @@ from torchvision import models  # noqa: E402
 
 VARIANTS = ["regnet_y_400mf", "regnet_x_400mf"]  # compared numerically (the smallest Y and X)
 # every variant's stages and counts against torchvision's builder, but regnet_y_128gf (645 M parameters,
-# built on the CPU because BlockParams calls .tolist(); its counts are in test_torchvision_counts.py)
+# built on the CPU because BlockParams calls .tolist(); compared in test_the_largest_matches_torchvision)
 STRUCTURES = ["regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf",
               "regnet_y_16gf", "regnet_y_32gf", "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf",
               "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf", "regnet_x_32gf"]
@@ -34,8 +34,8 @@ PARTS = {"cbr_1": "f.a", "cbr_2": "f.b", "conv_1": "f.se.fc1", "conv_2": "f.se.f
 
 def torchvision_name(graph):
     """A function cnnc layer name -> torchvision module name for this RegNet graph, e.g.
-    stage2/block_3/add/residual/cbr_2/batchnorm -> trunk_output.block2.block2-2.f.b.1 and
-    stage1/block/add/residual/se/gate/conv_1 -> trunk_output.block1.block1-0.f.se.fc1. A block's index
+    stage_2/block_3/add/residual/cbr_2/batchnorm -> trunk_output.block2.block2-2.f.b.1 and
+    stage_1/block/add/residual/se/gate/conv_1 -> trunk_output.block1.block1-0.f.se.fc1. A block's index
     is its place in its stage; `shortcut` is torchvision's `proj`, the residual's last conv + BN `f.c`."""
     blocks: dict[str, dict[str, int]] = {}  # stage -> {block name: index}
     for layer in graph.layers:
@@ -52,7 +52,7 @@ def torchvision_name(graph):
         if path[0] == "head":
             return "fc"
         stage, block, _add, branch, *inner = path
-        s = stage[len("stage"):]
+        s = stage[len("stage_"):]
         prefix = f"trunk_output.block{s}.block{s}-{blocks[stage][block]}"
         if branch == "shortcut":
             return f"{prefix}.proj.{leaf}"
@@ -81,6 +81,20 @@ def test_matches_torchvision(network):
 
 
 
+def test_the_largest_matches_torchvision(tmp_path):
+    """regnet_y_128gf (645 M parameters, its model 2.6 GB: external data), at 224x224 to spare the CPU:
+    the weights do not depend on the resolution, nor does torchvision's model."""
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    with cnnc.parameters(resolution=224):
+        graph = cnnc.build("regnet_y_128gf")
+    model = models.regnet_y_128gf(weights=None)
+    assert graph.counts() == torchvision_counts(model)
+    model = prepare(model, rng, (2, *graph.input_shape), batches=2)
+    relative = compare(graph, model, mapped(graph, model), rng, tolerance=1e-4, path=tmp_path / "regnet.onnx")
+    print(f"regnet_y_128gf max |diff| / max |logit|: {relative:.3g}")
+
+
 @pytest.mark.parametrize("network", STRUCTURES)
 def test_stages_and_counts_equal_torchvision(network):
     """Stage by stage, the blocks, widths, 3x3 groups and squeeze widths are those that torchvision's
@@ -96,7 +110,7 @@ def test_stages_and_counts_equal_torchvision(network):
             ours[path[0]][-1][2] = layer.shape[0]
         if path[0].startswith("stage") and path[-2:] == ["residual", "conv"]:
             ours[path[0]][-1][0] = layer.shape[0]
-    theirs = {f"stage{i + 1}": [[block.f.c[0].out_channels, block.f.b[0].groups,
+    theirs = {f"stage_{i + 1}": [[block.f.c[0].out_channels, block.f.b[0].groups,
                                  block.f.se.fc1.out_channels if hasattr(block.f, "se") else 0] for block in stage]
               for i, stage in enumerate(model.trunk_output)}
     assert ours == theirs

@@ -169,11 +169,12 @@ def assert_nonlinearities_act(model: nn.Module, x: np.ndarray) -> dict[str, dict
 
 
 def compare(graph, model: nn.Module, values: dict[str, np.ndarray], rng: np.random.Generator, batch: int = 2,
-            tolerance: float = 2e-4) -> float:
+            tolerance: float = 2e-4, path=None) -> float:
     """Compile `graph` with `values`, run it and the reference on the same N(0, 1) input, and return
     max |difference| / max |logit|, asserted <= `tolerance`. Also asserted: the reference's output depends
     on its input (another input, and the other rows of the batch, move it by over 1% of the logit scale:
-    a network whose output is constant would match anything), and its clipping modules clip.
+    a network whose output is constant would match anything), and its clipping modules clip. With `path`,
+    the model is saved there (its weights as external data when over 2 GiB) and run from the file.
 
     The tolerance is float32's: under `prepare`, timm's inception_v4 in float32 is 1.2e-4 off itself in
     float64 (cnnc 0.7e-4), so the two float32 results differ by 1.4e-4; 1e-4 would flag rounding."""
@@ -189,7 +190,10 @@ def compare(graph, model: nn.Module, values: dict[str, np.ndarray], rng: np.rand
     rows = min(float(np.abs(expected[i] - expected[0]).max()) for i in range(1, batch)) / scale
     assert moved > 0.01 and rows > 0.01, f"the reference hardly depends on its input: {moved:.2g}, rows {rows:.2g}"
 
-    got = cnnc.Session(onnx_model.SerializeToString(), "cpu").run(x)
+    if path is not None:
+        cnnc.save(onnx_model, path)
+    del values  # the caller's dict is its own; only the model holds the weights from here
+    got = cnnc.Session(onnx_model.SerializeToString() if path is None else path, "cpu").run(x)
     assert got.shape == expected.shape, (got.shape, expected.shape)
     relative = float(np.abs(got - expected).max()) / scale
     assert relative <= tolerance, f"max |difference| / max |logit| = {relative:.3g} > {tolerance:g}"
