@@ -1,14 +1,16 @@
 """cnnc's Triton model repositories served by a real `tritonserver` (Triton 2.51, from the nvidia-pytriton wheel).
 
-Run by hand, in the environment of its own that tests/serve/setup.sh makes (numpy < 2):
-    tests/serve/setup.sh && .venv-serve/bin/pytest tests/serve -m serve -n 0
-Skipped, saying why, anywhere else (the default suite's environment has no pytriton). One server, on
-127.0.0.1 only, serves the module: the Python-backend entry of `lenet5` (loaded at start) beside the
-default ONNX Runtime entry of the same model, which this server has no backend for. The oracle is ONNX
-Runtime run directly, in this process, on the `model.onnx` the server was given.
+In the environment of its own that tests/serve/setup.sh makes (numpy < 2), as .ci/run does:
+    tests/serve/setup.sh && .venv-serve/bin/pytest tests/serve -n 0
+Skipped, saying why, anywhere else (the default suite's environment has no pytriton), and a failure
+instead when CNNC_SERVE_REQUIRED is set. One server, on 127.0.0.1 only, serves the module: the
+Python-backend entry of `lenet5` (loaded at start) beside the default ONNX Runtime entry of the same
+model, which this server has no backend for. The oracle is ONNX Runtime run directly, in this process,
+on the `model.onnx` the server was given.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import serving  # noqa: E402
 
 pytestmark = pytest.mark.serve
+if serving.missing() and os.environ.get("CNNC_SERVE_REQUIRED"):  # .ci/run: a missing server is a failure
+    pytest.fail(serving.missing(), pytrace=False)
 if serving.missing():
     pytest.skip(serving.missing(), allow_module_level=True)
 
