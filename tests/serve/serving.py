@@ -64,6 +64,25 @@ def shm_regions(prefix: str) -> list[str]:
     return sorted(p.name for p in Path("/dev/shm").iterdir() if p.name.startswith(prefix))
 
 
+def processes(marker: str, grace_s: float = 10.0) -> list[str]:
+    """The command lines of live processes naming `marker` (the server, and its stubs, which are given
+    the shared-memory region's name), after waiting up to `grace_s` for them to go."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                status = (proc / "status").read_text()
+            except OSError:
+                continue
+            if marker in cmd and "(zombie)" not in status:
+                found.append(f"{proc.name}: {cmd[:200]}")
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 class Server:
     """`with Server(repository, workdir, models) as server:` a tritonserver serving HTTP on 127.0.0.1 only
     (gRPC and metrics off), in explicit model-control mode with `models` loaded at start, READY within

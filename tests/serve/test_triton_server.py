@@ -59,6 +59,7 @@ def server(repository, tmp_path_factory):
     with server:
         yield server
     assert server.process is not None and server.process.returncode is not None, "tritonserver still running"
+    assert serving.processes(server.prefix) == []  # no stub outlives it
     left = serving.shm_regions(server.prefix)
     for name in left:
         (Path("/dev/shm") / name).unlink()
