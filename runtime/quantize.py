@@ -57,22 +57,20 @@ class Comparison:
 def calibration_inputs(model_path: str | os.PathLike, directory: str | os.PathLike | None = None,
                        random: int | None = None) -> tuple[np.ndarray, str]:
     """The inputs to calibrate on, as one [N, C, H, W] float32 array, and a description of them: every
-    .npy file in `directory` (each one sample [C, H, W] or a batch [n, C, H, W]; sorted by name), or
-    `random` samples of N(0, 1) noise."""
-    import onnx
-
-    graph = onnx.load(os.fspath(model_path), load_external_data=False).graph
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in graph.input[0].type.tensor_type.shape.dim]
-    sample = [d for d in dims[1:] if d is not None]
-    if not sample or len(sample) < len(dims) - 1:  # no sample axes, or a symbolic one
-        raise QuantizeError(f"the model's input has shape {dims}; calibration needs a fixed sample shape")
+    .npy file in `directory` (each one sample [C, H, W] or a batch [n, C, H, W]; sorted by name), or that
+    one .npy file, or `random` samples of N(0, 1) noise."""
+    sample = sample_shape(model_path)
     if random is not None:
         values = np.random.default_rng(0).standard_normal((random, *sample), dtype=np.float32)
         return values, f"{random} {RANDOM_INPUTS}"
-    files = sorted(Path(directory).glob("*.npy")) if directory is not None and Path(directory).is_dir() else []
+    source = Path(directory) if directory is not None else None
+    if source is not None and source.is_file() and source.suffix == ".npy":
+        files = [source]
+    else:
+        files = sorted(source.glob("*.npy")) if source is not None and source.is_dir() else []
     if not files:
-        raise QuantizeError(f"`{directory}` is not a folder of .npy files; give one with calibration samples "
-                            f"of shape {sample} (or a batch [n, {', '.join(map(str, sample))}] per file)")
+        raise QuantizeError(f"`{directory}` is not a folder of .npy files, nor a .npy file; give calibration "
+                            f"samples of shape {sample} (or a batch [n, {', '.join(map(str, sample))}] per file)")
     arrays = []
     for file in files:
         try:
@@ -85,13 +83,83 @@ def calibration_inputs(model_path: str | os.PathLike, directory: str | os.PathLi
             raise QuantizeError(f"`{file}` has shape {list(a.shape)}; the model takes samples of shape {sample}")
         arrays.append(a.astype(np.float32, copy=False))
     values = np.concatenate(arrays)
-    return values, f"{len(values)} samples from {len(files)} .npy files in {directory}"
+    where = f"{len(files)} .npy files in {directory}" if len(files) > 1 or files[0] != source else f"{directory}"
+    return values, f"{len(values)} samples from {where}"
+
+
+def sample_shape(model_path: str | os.PathLike) -> list[int]:
+    """The model's input shape without the batch axis; an error unless every one of its axes is fixed."""
+    import onnx
+
+    graph = onnx.load(os.fspath(model_path), load_external_data=False).graph
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in graph.input[0].type.tensor_type.shape.dim]
+    sample = [d for d in dims[1:] if d is not None]
+    if not sample or len(sample) < len(dims) - 1:  # no sample axes, or a symbolic one
+        raise QuantizeError(f"the model's input has shape {dims}; calibration needs a fixed sample shape")
+    return sample
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Both models judged on a labelled set: how often int8 predicts float32's class, and each one's accuracy."""
+
+    source: str
+    samples: int
+    agreement: float
+    fp32_accuracy: float
+    int8_accuracy: float
+
+
+def labelled_set(path: str | os.PathLike, model_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """A .npz file's `x` (samples [N, C, H, W] for the model) and `y` (N integer class labels)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "x" not in data.files or "y" not in data.files:
+                raise QuantizeError(f"`{path}` holds {sorted(data.files)}; a labelled set is a .npz with arrays "
+                                    f"`x` (the samples) and `y` (their class labels)")
+            x, y = data["x"], data["y"]
+    except (OSError, ValueError) as e:
+        raise QuantizeError(f"cannot read `{path}` as a .npz file: {e}") from None
+    sample = sample_shape(model_path)
+    if list(x.shape[1:]) != sample or y.shape != x.shape[:1] or not np.issubdtype(y.dtype, np.integer):
+        raise QuantizeError(f"`{path}`: `x` is {list(x.shape)} and `y` {list(y.shape)} {y.dtype}; the model "
+                            f"needs `x` [N, {', '.join(map(str, sample))}] and `y` [N] integer labels")
+    return x.astype(np.float32, copy=False), y
+
+
+def evaluate(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, x: np.ndarray, y: np.ndarray,
+             source: str = "") -> Labelled:
+    """Top-1 agreement of the two models on `x`, and each one's accuracy against the labels `y`."""
+    p32, p8 = (_outputs(quiet_cpu_session(with_logits(p).SerializeToString(), 0), "", x)[0] for p in
+               (fp32_path, int8_path))
+    if p32.ndim != 2:
+        raise QuantizeError(f"the model's output has shape {list(p32.shape)}; accuracy needs [N, classes]")
+    c32, c8 = p32.argmax(1), p8.argmax(1)
+    return Labelled(source, len(y), float(np.mean(c32 == c8)), float(np.mean(c32 == y)), float(np.mean(c8 == y)))
+
+
+def saturating_cpu() -> bool:
+    """Whether this CPU is x86 without VNNI (AVX2 only, or AVX-512 without VNNI): there ONNX Runtime's
+    u8 x s8 kernels add pairs of products in 16 bits (VPMADDUBSW), which saturate when activations near 255
+    meet weights near +-127 — the first conv of an image network, whose inputs fill the range. 7-bit weights
+    (`reduce_range`) keep every pair in range. Read from /proc/cpuinfo; False where it cannot be read."""
+    import platform
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return False
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return bool(flags) and not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags)
 
 
 def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: np.ndarray,
-             description: str = "", metadata: dict[str, str] | None = None) -> list[str]:
+             description: str = "", metadata: dict[str, str] | None = None,
+             reduce_range: bool = False) -> list[str]:
     """Write the int8 model of `model_path` to `output`, calibrated on `inputs`; returns the nodes kept in
-    float32 (the head). The output keeps the source's producer and metadata (cnnc's, for cnnc models)."""
+    float32 (the head). The output keeps the source's producer and metadata (cnnc's, for cnnc models).
+    `reduce_range`: 7-bit weights, for CPUs without VNNI (`saturating_cpu`)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -120,12 +188,14 @@ def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: n
         head = float_head(onnx.load(prepared))
         written = Path(tmp) / "int8.onnx"
         quantize_static(prepared, written, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head)
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head,
+                        reduce_range=reduce_range)
         model = onnx.load(written)
     model.producer_name, model.producer_version = source.producer_name, source.producer_version
     del model.metadata_props[:]
     for key, value in {**{p.key: p.value for p in source.metadata_props}, **(metadata or {}),
-                       "cnnc.quantized": f"int8 static QDQ, per-channel weights; calibration: {description}"}.items():
+                       "cnnc.quantized": f"int8 static QDQ, per-channel {'7-bit ' if reduce_range else ''}weights; "
+                                         f"calibration: {description}"}.items():
         model.metadata_props.add(key=key, value=value)
     _save(model, output)
     return head
@@ -172,6 +242,7 @@ def compare(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, inputs: 
 
 
 def _outputs(session, name: str, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    name = name or session.get_inputs()[0].name
     outs = [session.run(None, {name: chunk}) for chunk in np.array_split(inputs, max(1, -(-len(inputs) // 8)))]
     first = np.concatenate([o[0] for o in outs])
     logits = np.concatenate([o[-1] for o in outs]) if len(session.get_outputs()) > 1 and \

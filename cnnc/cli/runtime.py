@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -195,27 +196,50 @@ def quantize_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("model", help="a float32 .onnx file")
     c.add_argument("-o", "--output", required=True, help="the int8 .onnx file to write")
     source = c.add_mutually_exclusive_group()
-    source.add_argument("--calibration", metavar="DIR", help="a folder of .npy input samples to calibrate on")
+    source.add_argument("--calibration", metavar="DIR",
+                        help="a folder of .npy input samples to calibrate on (or one .npy file with a batch)")
     source.add_argument("--random", type=positive, default=64, metavar="N",
                         help="calibrate on N random inputs, N(0, 1) noise (default 64)")
     c.add_argument("--batch", type=positive, default=8, help="batch size of the throughput comparison (default 8)")
     c.add_argument("--seconds", type=float, default=5.0, help="time for the throughput comparison (default 5)")
+    c.add_argument("--labelled", metavar="SET.npz",
+                   help="a .npz with samples `x` and class labels `y`: report both models' accuracy on it and "
+                        "their top-1 agreement")
+    c.add_argument("--reduce-range", choices=["auto", "on", "off"], default="auto",
+                   help="7-bit weights, which x86 CPUs without VNNI need to avoid saturating (auto: on for such "
+                        "a CPU, this one's /proc/cpuinfo; default auto)")
+    c.add_argument("--json", action="store_true", help="print the results as one JSON object at the end")
 
 
 def run_quantize(args: argparse.Namespace) -> int:
     from ..runtime.bench import Budget
-    from ..runtime.quantize import calibration_inputs, compare, quantize
+    from ..runtime.quantize import calibration_inputs, compare, evaluate, labelled_set, quantize, saturating_cpu
     path, out = Path(args.model), Path(args.output)
     _check_quantize_paths(path, out)
     inputs, described = calibration_inputs(path, args.calibration, None if args.calibration else args.random)
-    print(f"calibrating on {described}", flush=True)
-    head = quantize(path, out, inputs, described)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, from {path.stat().st_size / 1e6:.1f} MB): int8 QDQ, "
-          f"per-channel weights; kept in float32: {', '.join(head) or 'nothing'}", flush=True)
-    with batch_progress(True) as progress:
+    labelled = labelled_set(args.labelled, path) if args.labelled else None
+    say = (lambda *a, **k: None) if args.json else print
+    say(f"calibrating on {described}", flush=True)
+    reduce = saturating_cpu() if args.reduce_range == "auto" else args.reduce_range == "on"
+    head = quantize(path, out, inputs, described, reduce_range=reduce)
+    say(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, from {path.stat().st_size / 1e6:.1f} MB): int8 QDQ, "
+        f"per-channel {'7-bit ' if reduce else ''}weights"
+        f"{' (this CPU has no VNNI)' if reduce and args.reduce_range == 'auto' else ''}; "
+        f"kept in float32: {', '.join(head) or 'nothing'}", flush=True)
+    judged = evaluate(path, out, *labelled, args.labelled) if labelled is not None else None
+    with batch_progress(not args.json) as progress:
         c = compare(path, out, inputs, args.batch, Budget(seconds=args.seconds),
                     progress=(lambda f: progress(args.batch, f)) if progress else None)
+    if args.json:
+        print(json.dumps({"output": str(out), "calibration": described, "reduce_range": reduce, "float_head": head,
+                          "comparison": {**dataclasses.asdict(c), "speedup": c.speedup},
+                          "labelled": dataclasses.asdict(judged) if judged else None}, indent=2))
+        return 0
     _print_comparison(c)
+    if judged is not None:
+        print(f"on the labelled set {judged.source} ({judged.samples} samples): top-1 agreement with float32 "
+              f"{100 * judged.agreement:.2f}%, accuracy float32 {100 * judged.fp32_accuracy:.2f}%, int8 "
+              f"{100 * judged.int8_accuracy:.2f}% ({100 * (judged.int8_accuracy - judged.fp32_accuracy):+.2f} points)")
     return 0
 
 
