@@ -63,13 +63,28 @@ def test_float16_stays_within_half_a_point_of_float32(models):
     assert abs(fp16 - fp32) <= 0.005
 
 
+def test_quantize_dtype_float16_reports_its_accuracy_within_half_a_point(cli, models, tmp_path):
+    out = tmp_path / "half.onnx"
+    r = cli.run("quantize", models["float32"], "-o", out, "--dtype", "float16", "--labelled", DATA / "test.npz",
+                "--seconds", "0.05", "--json")
+    assert r.code == 0, r.err
+    judged = json.loads(r.out)["labelled"]
+    model = onnx.load(out)
+    assert {t.data_type for t in model.graph.initializer} == {onnx.TensorProto.FLOAT16}
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # float32 in and out
+    assert {p.key: p.value for p in model.metadata_props}["cnnc.dtype"] == "float16"
+    half = predict(out)
+    assert judged["fp16_accuracy"] == float(np.mean(half == TEST["y"]))
+    assert abs(judged["fp16_accuracy"] - judged["fp32_accuracy"]) <= 0.005
+
+
 def test_quantize_on_real_inputs_reports_agreement_and_accuracy_on_the_labelled_set(cli, models, tmp_path):
     out = tmp_path / "digits_int8.onnx"
     r = cli.run("quantize", models["float32"], "-o", out, "--calibration", DATA / "calibration",
                 "--labelled", DATA / "test.npz", "--seconds", "0.05", "--json")
     assert r.code == 0, r.err
     report = json.loads(r.out)
-    assert report["calibration"] == f"40 samples from 4 .npy files in {DATA / 'calibration'}"
+    assert report["inputs"] == f"40 samples from 4 .npy files in {DATA / 'calibration'}"
     judged = report["labelled"]
     fp32, int8 = predict(models["float32"]), predict(out)
     assert judged["samples"] == len(TEST["y"])  # what it reports is what the two models do

@@ -194,7 +194,7 @@ BENCH = Command("bench", "latency, throughput and GFLOP/s in ONNX Runtime", run_
 # ---- quantize ----------------------------------------------------------------------------------------
 def quantize_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("model", help="a float32 .onnx file")
-    c.add_argument("-o", "--output", required=True, help="the int8 .onnx file to write")
+    c.add_argument("-o", "--output", required=True, help="the int8 (or float16) .onnx file to write")
     source = c.add_mutually_exclusive_group()
     source.add_argument("--calibration", metavar="DIR",
                         help="a folder of .npy input samples to calibrate on (or one .npy file with a batch)")
@@ -208,39 +208,59 @@ def quantize_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--reduce-range", choices=["auto", "on", "off"], default="auto",
                    help="7-bit weights, which x86 CPUs without VNNI need to avoid saturating (auto: on for such "
                         "a CPU, this one's /proc/cpuinfo; default auto)")
+    c.add_argument("--dtype", choices=["int8", "float16"], default="int8",
+                   help="int8 (default; calibrated) or float16 (weights and computation; the inputs are only "
+                        "compared on)")
     c.add_argument("--json", action="store_true", help="print the results as one JSON object at the end")
 
 
 def run_quantize(args: argparse.Namespace) -> int:
     from ..runtime.bench import Budget
-    from ..runtime.quantize import calibration_inputs, compare, evaluate, labelled_set, quantize, saturating_cpu
+    from ..runtime.quantize import calibration_inputs, compare, evaluate, labelled_set
     path, out = Path(args.model), Path(args.output)
     _check_quantize_paths(path, out)
     inputs, described = calibration_inputs(path, args.calibration, None if args.calibration else args.random)
     labelled = labelled_set(args.labelled, path) if args.labelled else None
     say = (lambda *a, **k: None) if args.json else print
-    say(f"calibrating on {described}", flush=True)
-    reduce = saturating_cpu() if args.reduce_range == "auto" else args.reduce_range == "on"
-    head = quantize(path, out, inputs, described, reduce_range=reduce)
-    say(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, from {path.stat().st_size / 1e6:.1f} MB): int8 QDQ, "
-        f"per-channel {'7-bit ' if reduce else ''}weights"
-        f"{' (this CPU has no VNNI)' if reduce and args.reduce_range == 'auto' else ''}; "
-        f"kept in float32: {', '.join(head) or 'nothing'}", flush=True)
+    short = "int8" if args.dtype == "int8" else "fp16"
+    written = _write_quantized(args, path, out, inputs, described, say)
     judged = evaluate(path, out, *labelled, args.labelled) if labelled is not None else None
     with batch_progress(not args.json) as progress:
         c = compare(path, out, inputs, args.batch, Budget(seconds=args.seconds),
                     progress=(lambda f: progress(args.batch, f)) if progress else None)
     if args.json:
-        print(json.dumps({"output": str(out), "calibration": described, "reduce_range": reduce, "float_head": head,
-                          "comparison": {**dataclasses.asdict(c), "speedup": c.speedup},
-                          "labelled": dataclasses.asdict(judged) if judged else None}, indent=2))
+        comparison = {k.replace("int8", short): v for k, v in dataclasses.asdict(c).items()}
+        labels = {k if k != "accuracy" else f"{short}_accuracy": v for k, v in dataclasses.asdict(judged).items()} \
+            if judged else None
+        print(json.dumps({"output": str(out), "dtype": args.dtype, "inputs": described, **written,
+                          "comparison": {**comparison, "speedup": c.speedup}, "labelled": labels}, indent=2))
         return 0
-    _print_comparison(c)
+    _print_comparison(c, "int8" if args.dtype == "int8" else "float16")
     if judged is not None:
         print(f"on the labelled set {judged.source} ({judged.samples} samples): top-1 agreement with float32 "
-              f"{100 * judged.agreement:.2f}%, accuracy float32 {100 * judged.fp32_accuracy:.2f}%, int8 "
-              f"{100 * judged.int8_accuracy:.2f}% ({100 * (judged.int8_accuracy - judged.fp32_accuracy):+.2f} points)")
+              f"{100 * judged.agreement:.2f}%, accuracy float32 {100 * judged.fp32_accuracy:.2f}%, {args.dtype} "
+              f"{100 * judged.accuracy:.2f}% ({100 * (judged.accuracy - judged.fp32_accuracy):+.2f} points)")
     return 0
+
+
+def _write_quantized(args: argparse.Namespace, path: Path, out: Path, inputs: np.ndarray, described: str,
+                     say) -> dict[str, object]:
+    """The int8 model (calibrated on `inputs`) or the float16 one, written to `out`; what to report of it."""
+    from ..runtime.quantize import quantize, saturating_cpu, to_float16
+    sizes = f"{out} ({{:.1f}} MB, from {path.stat().st_size / 1e6:.1f} MB)"
+    if args.dtype == "float16":
+        say(f"comparing on {described}", flush=True)
+        to_float16(path, out)
+        say(f"wrote {sizes.format(out.stat().st_size / 1e6)}: float16 weights and computation, float32 input and "
+            f"outputs", flush=True)
+        return {}
+    say(f"calibrating on {described}", flush=True)
+    reduce = saturating_cpu() if args.reduce_range == "auto" else args.reduce_range == "on"
+    head = quantize(path, out, inputs, described, reduce_range=reduce)
+    say(f"wrote {sizes.format(out.stat().st_size / 1e6)}: int8 QDQ, per-channel {'7-bit ' if reduce else ''}weights"
+        f"{' (this CPU has no VNNI)' if reduce and args.reduce_range == 'auto' else ''}; "
+        f"kept in float32: {', '.join(head) or 'nothing'}", flush=True)
+    return {"reduce_range": reduce, "float_head": head}
 
 
 def _check_quantize_paths(path: Path, out: Path) -> None:
@@ -253,16 +273,16 @@ def _check_quantize_paths(path: Path, out: Path) -> None:
         raise CnncError(f"cannot write `{out}`: the folder `{out.parent}` does not exist")
 
 
-def _print_comparison(c: Comparison) -> None:
+def _print_comparison(c: Comparison, kind: str = "int8") -> None:
     if c.top1_agreement is not None:
         print(f"top-1 agreement with float32 on the {c.inputs} calibration inputs: {100 * c.top1_agreement:.1f}% "
               f"(float32 predicts {c.fp32_classes} distinct class{'es' if c.fp32_classes != 1 else ''})")
-    print(f"max |int8 - float32|: {c.max_abs_diff:.4g} (output)" + (
+    print(f"max |{kind} - float32|: {c.max_abs_diff:.4g} (output)" + (
         f", {c.logits_max_abs_diff:.4g} on the logits (max |logit| {c.logits_max_abs:.4g})"
         if c.logits_max_abs_diff is not None else ""))
     print(f"throughput at batch {c.batch} on the CPU, side by side ({c.rounds} rounds, medians): float32 "
-          f"{c.fp32_images_per_s:.1f} images/s, int8 {c.int8_images_per_s:.1f} images/s: {c.speedup:.2f}x")
+          f"{c.fp32_images_per_s:.1f} images/s, {kind} {c.int8_images_per_s:.1f} images/s: {c.speedup:.2f}x")
 
 
-QUANTIZE = Command("quantize", "int8 model for CPUs (static, QDQ), compared with the original", run_quantize,
-                   arguments=quantize_arguments)
+QUANTIZE = Command("quantize", "int8 model for CPUs (static, QDQ), or float16, compared with the original",
+                   run_quantize, arguments=quantize_arguments)
