@@ -111,7 +111,7 @@ def open_image(source: ImageSource, channels: int = 3) -> Image.Image:
         return source if source.mode == mode else source.convert(mode)
     path = os.fspath(source)
     if not os.path.isfile(path):
-        raise ImageError(f"cannot read `{path}`: no such file")
+        raise ImageError(f"cannot read `{path}`: {'a directory' if os.path.isdir(path) else 'no such file'}")
     try:
         with Image.open(path) as image:
             image.load()  # decode now: a truncated file fails here, not later

@@ -238,6 +238,18 @@ def test_run_image_errors_are_clear_and_exit_2(cli, tiny, argv, message):
     assert r.out == ""
 
 
+def test_run_image_on_a_network_compiles_it_in_memory_and_classify_gives_the_same(cli, tiny):
+    r = cli.run("run", tiny / "tiny.yaml", "--image", tiny / "img2.png", tiny / "img1.png", "--json")
+    assert r.code == 0, r.err
+    shown = [[(t["class"], t["name"], t["probability"]) for t in image["top"]] for image in json.loads(r.out)["images"]]
+    got = cnnc.api.classify(tiny / "tiny.onnx", [tiny / "img2.png", tiny / "img1.png"])  # seed 1 there, 0 here
+    assert [len(top) for top in got] == [5, 5] and all(n == imagenet_classes()[i] for top in got for i, n, _ in top)
+    r1 = cli.run("run", tiny / "tiny.onnx", "--image", tiny / "img2.png", tiny / "img1.png", "--json")
+    assert [[(i, n, round(q, 6)) for i, n, q in top] for top in got] == \
+        [[(t["class"], t["name"], t["probability"]) for t in image["top"]] for image in json.loads(r1.out)["images"]]
+    assert shown != [[(i, n, round(q, 6)) for i, n, q in top] for top in got]  # other weights, other classes
+
+
 def test_run_image_on_a_model_without_preprocessing_says_which_flags_to_give(cli, tmp_path):
     noise(12, 12).save(tmp_path / "x.png")
     cnnc.save(cnnc.compile(doc("  - globalavgpool\n  - dense(3)\n", "[3, 8, 8]")), tmp_path / "m.onnx")
