@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .common import (AUX_HELP, JSON_HELP, NET_HELP, SEED_HELP, WEIGHTS_HELP, Command, ProgressBar,
-                     compile_options, depth, positive, shape, table)
+from .common import (AUX_HELP, JSON_HELP, NET_HELP, SEED_HELP, WEIGHTS_HELP, WEIGHTS_MAP_HELP, Command,
+                     ProgressBar, compile_options, depth, positive, shape, table)
 
 
 def _net(c: argparse.ArgumentParser) -> None:
@@ -194,21 +194,27 @@ def export_triton_arguments(c: argparse.ArgumentParser) -> None:
                    help="Triton's ONNX Runtime backend (default), or its Python backend with a model.py that "
                         "runs the model with ONNX Runtime")
     _seed(c)
+    _weights(c)
+
+
+def _weights(c: argparse.ArgumentParser) -> None:
     c.add_argument("--weights", help=WEIGHTS_HELP)
+    c.add_argument("--weights-map", metavar="FILE", help=WEIGHTS_MAP_HELP)
 
 
 def run_export_triton(args: argparse.Namespace) -> int:
     from .. import api
     from ..triton import export
     doc = api.load(args.net)
-    model = api.compile(doc, seed=args.seed, weights=args.weights)
+    model = api.compile(doc, seed=args.seed, weights=args.weights, weights_map=args.weights_map)
     weights = f"weights from {Path(args.weights).name}" if args.weights else f"seed {args.seed}"
     folder = export(model, doc.name, args.repository, args.max_batch, args.gpu,
                     f"Triton model configuration, written by cnnc {__version__} from {doc.source.file} ({weights}).",
                     args.backend)
     files = [folder / "1" / "model.onnx"] + ([folder / "1" / "model.py"] if args.backend == "python" else [])
     print(f"wrote {', '.join(map(str, files))} and {folder / 'config.pbtxt'} "
-          f"({args.backend} backend, {'GPU' if args.gpu else 'CPU'} instance, max batch {args.max_batch})")
+          f"({'python backend, ' if args.backend == 'python' else ''}{'GPU' if args.gpu else 'CPU'} instance, "
+          f"max batch {args.max_batch})")
     return 0
 
 
@@ -221,7 +227,7 @@ def compile_arguments(c: argparse.ArgumentParser) -> None:
     _net(c)
     c.add_argument("-o", "--output", help="the .onnx file to write (default: NAME.onnx)")
     _seed(c)
-    c.add_argument("--weights", help=WEIGHTS_HELP)
+    _weights(c)
     c.add_argument("--aux", action="store_true", help=AUX_HELP)
     compile_options(c)
 
@@ -232,7 +238,7 @@ def run_compile(args: argparse.Namespace) -> int:
     out = Path(args.output or f"{doc.name}.onnx")
     with ProgressBar("writing weights") as bar:
         written = api.compile_to(doc, out, seed=args.seed, aux=args.aux, weights=args.weights, dtype=args.dtype,
-                                 fold_bn=args.fold_bn, progress=bar.update)
+                                 fold_bn=args.fold_bn, progress=bar.update, weights_map=args.weights_map)
     files = f"{out} and its weights {written.data_path}" if written.data_path else f"{out}"
     print(f"wrote {files} ({written.size / 1e6:.1f} MB; outputs: {', '.join(written.outputs)})")
     return 0
@@ -243,19 +249,49 @@ COMPILE = Command("compile", "write an ONNX model", run_compile, arguments=compi
 
 # ---- weights -----------------------------------------------------------------------------------------
 def weights_arguments(c: argparse.ArgumentParser) -> None:
-    _net(c)
-    c.add_argument("-o", "--output", required=True, help="a .safetensors or .npz file")
+    c.add_argument("net", metavar="NET", help=NET_HELP + "; or `map CHECKPOINT NET`: print how CHECKPOINT's "
+                   "tensors map onto NET's parameters (checkpoint name, cnnc name, shape, layout change, how "
+                   "it was decided), to review before `--weights`")
+    c.add_argument("more", nargs="*", help=argparse.SUPPRESS)
+    c.add_argument("-o", "--output", help="a .safetensors or .npz file (the template; required without `map`)")
     _seed(c)
+    c.add_argument("--weights-map", metavar="FILE", help=WEIGHTS_MAP_HELP + " (with `map`)")
+    c.add_argument("--json", action="store_true", help="with `map`: " + JSON_HELP)
 
 
 def run_weights(args: argparse.Namespace) -> int:
     from .. import api
     from ..compiler import checkpoint
+    from ..errors import CnncError
+    if args.net == "map":
+        if len(args.more) != 2:
+            raise CnncError("write `cnnc weights map CHECKPOINT NET`")
+        return _print_mapping(api.weights_mapping(args.more[0], args.more[1], weights_map=args.weights_map), args)
+    if args.more:
+        raise CnncError(f"unexpected arguments: {' '.join(args.more)} (`cnnc weights NET -o FILE`, or "
+                        f"`cnnc weights map CHECKPOINT NET`)")
+    if not args.output:
+        raise CnncError("`cnnc weights NET` needs `-o FILE` (a .safetensors or .npz file)")
     doc = api.load(args.net)
     tensors = list(api.initial_weights(doc, args.seed))
     checkpoint.write(args.output, tensors, {"cnnc.network": doc.name, "cnnc.seed": str(args.seed)})
     size = sum(v.size for _, v in tensors)
     print(f"wrote {args.output} ({len(tensors)} tensors, {size:,} values, seed {args.seed})")
+    return 0
+
+
+def _print_mapping(entries: list, args: argparse.Namespace) -> int:
+    if args.json:
+        rows = [{"checkpoint": e.source, "cnnc": e.target, "shape": list(e.shape), "layout": e.layout,
+                 "how": e.how} for e in entries]
+        json.dump({"checkpoint": args.more[0], "network": args.more[1], "tensors": rows}, sys.stdout, indent=1)
+        print()
+        return 0
+    table(("checkpoint", "cnnc", "shape", "layout", "how"),
+          [(e.source, e.target, "x".join(map(str, e.shape)), e.layout or "-", e.how) for e in entries])
+    hows = {how: sum(e.how == how for e in entries) for how in ("name", "structure", "order", "map")}
+    print(f"{len(entries)} tensors mapped: " + ", ".join(f"{n} by {how}" for how, n in hows.items() if n)
+          + ("; `order`: one of several alike, taken by its place (review these)" if hows["order"] else ""))
     return 0
 
 
