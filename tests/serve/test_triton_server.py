@@ -135,6 +135,7 @@ def test_concurrent_clients_get_every_answer_right_and_the_batcher_forms_batches
     assert not not_done, f"{len(not_done)} clients still running after {LOAD_TIMEOUT_S} s"
     errors = [repr(f.exception()) for f in futures if f.exception()]
     assert errors == []
+    assert [len(f.result()) for f in futures] == [REQUESTS] * CLIENTS  # none lost
     mismatched = [(c, r) for c, f in enumerate(futures) for r, (x, got) in enumerate(zip(work[c], f.result()))
                   if got.shape != (len(x), 10)
                   or np.abs(got - session.run(["output"], {"input": x})[0]).max() > TOLERANCE]
