@@ -2,7 +2,9 @@
 
 Consumes an ONNX model (bytes or a path) and, optionally, its multiply-accumulates per image; produces a
 `Report`: for each batch size the median and 90th-percentile latency of one `run` on random input, the
-throughput (images/s at the median) and the achieved GFLOP/s (2 FLOPs per MAC).
+throughput (images/s at the median) and the achieved GFLOP/s (2 FLOPs per MAC); also the seconds the
+session took to create and, with `memory`, the process's resident memory once it is created, its peak
+while it was created, and its peak through each batch size's runs (runtime/memory.py).
 
 Each batch size runs a few warm-up iterations (not timed: first runs allocate and pick kernels), then
 timed iterations until both `min_iterations` and `seconds` are reached, or `max_iterations` is — so a run
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Callable, TypeGuard
 import numpy as np
 
 from .errors import BenchError
+from .memory import Probe
 from .session import Provider, Session
 
 if TYPE_CHECKING:
@@ -60,6 +63,8 @@ class BatchResult:
     images_per_s: float
     gflops: float | None
     """achieved GFLOP/s at the median latency; None when the MAC count is unknown"""
+    peak_rss_mb: float | None = None
+    """with `memory`: the process's peak resident memory through this batch size's runs"""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,14 @@ class Report:
     macs_source: str
     """where `macs` comes from, or why it is unknown"""
     results: tuple[BatchResult, ...]
+    create_s: float = 0.0
+    """seconds to create the session (load, optimise, prepack)"""
+    rss_mb: float | None = None
+    """with `memory`: the process's resident memory once the session is created"""
+    peak_create_mb: float | None = None
+    """with `memory`: its peak while the session was created"""
+    peak_since: str | None = None
+    """with `memory`: what the peaks count from ('the mark': each phase's own; or 'process start')"""
 
     def to_dict(self) -> dict:
         return {**asdict(self), "results": [asdict(r) for r in self.results]}
@@ -87,9 +100,15 @@ Progress = Callable[[int, float], None]
 
 def bench(model: bytes | str, batches: list[int], provider: Provider = "auto", threads: int = 0,
           io_binding: bool = False, macs: int | None = None, macs_source: str = "", name: str = "",
-          budget: Budget = Budget(), progress: Progress | None = None) -> Report:
-    """Time `model` at each batch size in `batches` on `provider`."""
+          budget: Budget = Budget(), progress: Progress | None = None, memory: bool = False) -> Report:
+    """Time `model` at each batch size in `batches` on `provider` (and measure memory, with `memory`)."""
+    probe = Probe()
+    if memory:
+        probe.mark()
+    start = time.perf_counter()
     session = Session(model, provider, threads)
+    create_s = time.perf_counter() - start
+    rss, peak_create = (probe.rss_mb(), probe.peak_mb()) if memory else (None, None)
     shape, dtype = session.input_shape, session.input.type
     if dtype not in _DTYPES:
         raise BenchError(f"the model's input `{session.input.name}` is {dtype}; bench feeds float inputs only")
@@ -98,14 +117,17 @@ def bench(model: bytes | str, batches: list[int], provider: Provider = "auto", t
     for batch in batches:
         x = _input(shape, batch, _DTYPES[dtype], rng)
         step = _binding_step(session, x) if io_binding else _plain_step(session, x)
+        if memory:
+            probe.mark()
         times = side_by_side({"model": step}, budget, functools.partial(progress, batch) if progress else None)
         median = float(np.median(times["model"]))
         results.append(BatchResult(
             batch, len(times["model"]), median * 1e3, float(np.percentile(times["model"], 90)) * 1e3,
             min(times["model"]) * 1e3, batch / median,
-            2 * macs * batch / median / 1e9 if macs is not None else None))
+            2 * macs * batch / median / 1e9 if macs is not None else None, probe.peak_mb() if memory else None))
     return Report(name, session.provider, threads, io_binding, [d if isinstance(d, int) else "N" for d in shape],
-                  dtype, macs, macs_source if macs is not None else (macs_source or "unknown"), tuple(results))
+                  dtype, macs, macs_source if macs is not None else (macs_source or "unknown"), tuple(results),
+                  create_s, rss, peak_create, probe.since if memory else None)
 
 
 def _input(shape: list, batch: int, dtype, rng: np.random.Generator) -> np.ndarray:

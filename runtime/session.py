@@ -3,10 +3,20 @@
 onnxruntime-gpu lists CUDAExecutionProvider even where the CUDA libraries are missing, and then prints
 a long error log when a session tries it. `auto` probes CUDA with that output silenced, keeps it only
 when the session really runs on it, and otherwise falls back to the CPU; `reason` says why.
+
+Sessions are lean by default (`lean=False` turns it off): a single-file model given by its path is
+loaded with its weights read in place from the file (runtime/inplace.py), so the parsed protobuf never
+holds a second copy of them; and on glibc, whose malloc otherwise keeps the memory ONNX Runtime frees
+while it builds a session (the protobuf's copy, the tensors graph optimisation replaces, prepacking's
+originals), large blocks are mapped and unmapped one by one and the heap is trimmed once the session is
+built. The process then holds the session's live memory, no more: benchmarks/RESULTS.md, "Session
+memory", measures each factor.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import io
 import os
 import sys
@@ -38,10 +48,65 @@ def _quiet_stderr():
         os.close(saved)
 
 
-class Session:
-    """An inference session. `provider` is the one that runs it: 'cuda' or 'cpu'."""
+def _in_place(path: str, options) -> bytes | str:
+    """The model at `path` with its weights referred to in place (see the module doc), or the path
+    itself when the file cannot be read that way (ONNX Runtime then reports what is wrong with it)."""
+    from .inplace import NotAModel, in_place
+    try:
+        model = in_place(path)
+    except (OSError, NotAModel):
+        return path
+    folder = os.path.dirname(os.path.abspath(path))
+    options.add_session_config_entry("session.model_external_initializers_file_folder_path", folder)
+    return model
 
-    def __init__(self, model: bytes | str | os.PathLike, provider: Provider = "auto", threads: int = 0):
+
+def _create(ort, source: bytes | str, model: bytes | str, options, providers: list[str]):
+    """A session over `source`; should ONNX Runtime refuse the in-place form, over the model as given."""
+    try:
+        return ort.InferenceSession(source, options, providers=providers)
+    except Exception:  # onnxruntime raises its own Fail/InvalidGraph types
+        if source is model:
+            raise
+        return ort.InferenceSession(model, options, providers=providers)
+
+
+_M_MMAP_THRESHOLD = -3
+
+
+@functools.cache
+def _libc():
+    """glibc's malloc controls, or None (another C library, another OS)."""
+    try:
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+@functools.cache
+def _map_large_blocks() -> None:
+    """Blocks of 128 KiB and more mapped on their own, and unmapped when freed, from now on in this
+    process (glibc's starting threshold, which it otherwise raises to 32 MiB after the first large free:
+    then ONNX Runtime's freed weight copies stay in the heap and the next ones are allocated beside them)."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 << 10)
+
+
+def _trim_heap() -> None:
+    """Free heap pages handed back to the system (glibc keeps them otherwise)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+class Session:
+    """An inference session. `provider` is the one that runs it: 'cuda' or 'cpu'. `lean`: load the model
+    with its weights in place and hand freed memory back (the module doc says how; on by default)."""
+
+    def __init__(self, model: bytes | str | os.PathLike, provider: Provider = "auto", threads: int = 0,
+                 lean: bool = True):
         import onnxruntime as ort
 
         ort.set_default_logger_severity(3)
@@ -51,15 +116,20 @@ class Session:
             options.intra_op_num_threads = threads
         model = os.fspath(model) if not isinstance(model, bytes) else model
         self.reason = ""
-        session = self._try_cuda(ort, model, options, provider) if provider in ("auto", "cuda") else None
+        if lean:
+            _map_large_blocks()
+        source = _in_place(model, options) if lean and isinstance(model, str) else model
+        session = self._try_cuda(ort, source, model, options, provider) if provider in ("auto", "cuda") else None
         if session is None:
-            session = ort.InferenceSession(model, options, providers=[_NAMES["cpu"]])
+            session = _create(ort, source, model, options, [_NAMES["cpu"]])
+        if lean:
+            _trim_heap()
         self._session = session
         self.provider = "cuda" if self._session.get_providers()[0] == _NAMES["cuda"] else "cpu"
         self.input = self._session.get_inputs()[0]
         self.output_names = [o.name for o in self._session.get_outputs()]
 
-    def _try_cuda(self, ort, model, options, provider: Provider):
+    def _try_cuda(self, ort, source, model, options, provider: Provider):
         if _NAMES["cuda"] not in ort.get_available_providers():
             self.reason = "this onnxruntime build has no CUDA provider"
         else:
@@ -68,7 +138,7 @@ class Session:
                     if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN installed as pip packages (onnxruntime >= 1.21)
                         with contextlib.redirect_stdout(io.StringIO()):  # it prints what it cannot find
                             ort.preload_dlls()
-                    session = ort.InferenceSession(model, options, providers=[_NAMES["cuda"], _NAMES["cpu"]])
+                    session = _create(ort, source, model, options, [_NAMES["cuda"], _NAMES["cpu"]])
                 if session.get_providers()[0] == _NAMES["cuda"]:
                     return session
                 self.reason = "CUDA did not initialise (no GPU, or CUDA/cuDNN libraries missing)"

@@ -136,16 +136,18 @@ def bench_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("--seconds", type=float, default=3.0, help="timed run time per batch size (default 3)")
     c.add_argument("--io-binding", action="store_true",
                    help="keep input and outputs on the device (with cuda: times the model, not the copies)")
+    c.add_argument("--memory", action="store_true",
+                   help="also the process's resident memory: once the session is created, its peak while it was "
+                        "created and through each batch size")
     c.add_argument("--json", action="store_true", help=JSON_HELP)
     compile_options(c, WHEN_NETWORK)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from ..runtime.bench import Budget, bench
-    model, name, macs, source = _bench_model(args)
-    with batch_progress(not args.json) as progress:
+    with _bench_model(args) as (model, name, macs, source), batch_progress(not args.json) as progress:
         report = bench(model, args.batch, args.provider, args.threads, args.io_binding, macs, source, name,
-                       Budget(seconds=args.seconds), progress)
+                       Budget(seconds=args.seconds), progress, memory=args.memory)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -153,16 +155,25 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_model(args: argparse.Namespace) -> tuple[bytes | str, str, int | None, str]:
-    """The model (bytes, or the path of a .onnx), a display name, its MACs per image and where they come
-    from: a network's own count; for a .onnx cnnc wrote, a recount from its graph (runtime/bench.py); for
-    another .onnx, unknown."""
+@contextlib.contextmanager
+def _bench_model(args: argparse.Namespace) -> Iterator[tuple[str, str, int | None, str]]:
+    """The path of a .onnx (a network is compiled to a temporary folder, so that the session reads its
+    weights in place, as from any file: runtime/session.py), a display name, its MACs per image and where
+    they come from: a network's own count; for a .onnx cnnc wrote, a recount from its graph
+    (runtime/bench.py); for another .onnx, unknown."""
     from .. import api
     path = Path(args.model)
     if path.suffix != ".onnx":
+        import tempfile
         doc = api.load(args.model)
-        model = api.compile(doc, dtype=args.dtype, fold_bn=args.fold_bn)
-        return model.SerializeToString(), doc.name, api.build(doc).macs, "cnnc graph"
+        with tempfile.TemporaryDirectory(prefix="cnnc-bench-") as folder:
+            written = api.compile_to(doc, Path(folder) / "model.onnx", dtype=args.dtype, fold_bn=args.fold_bn)
+            yield str(written.path), doc.name, api.build(doc).macs, "cnnc graph"
+        return
+    yield _onnx_bench_model(path)
+
+
+def _onnx_bench_model(path: Path) -> tuple[str, str, int | None, str]:
     _onnx_file(path)
     import onnx
 
@@ -181,10 +192,21 @@ def _print_bench(args: argparse.Namespace, report: Report, name: str, macs: int 
         if macs is not None else f"MACs {source}"
     print(f"{name}: input {shape(report.input_shape)} {report.input_type}, {work}")
     print(f"provider: {report.provider}, threads: {args.threads or 'default'}"
-          f"{', io binding' if args.io_binding else ''}")
+          f"{', io binding' if args.io_binding else ''}; session created in {report.create_s:.2f} s")
     rows = [(r.batch, r.iterations, f"{r.median_ms:.2f}", f"{r.p90_ms:.2f}", f"{r.images_per_s:.1f}",
              f"{r.gflops:.1f}" if r.gflops is not None else "n/a") for r in report.results]
-    table(("batch", "runs", "median ms", "p90 ms", "images/s", "GFLOP/s"), rows, right=range(6))
+    if report.rss_mb is None:
+        table(("batch", "runs", "median ms", "p90 ms", "images/s", "GFLOP/s"), rows, right=range(6))
+        return
+    print(f"resident memory once the session is created: {_mb(report.rss_mb)} MB; peak while creating it: "
+          f"{_mb(report.peak_create_mb)} MB" + (" (peaks since the process started: they cannot be reset here)"
+                                                 if report.peak_since == "process start" else ""))
+    table(("batch", "runs", "median ms", "p90 ms", "images/s", "GFLOP/s", "peak RSS MB"),
+          [(*row, _mb(r.peak_rss_mb)) for row, r in zip(rows, report.results)], right=range(7))
+
+
+def _mb(value: float | None) -> str:
+    return f"{value:.0f}" if value is not None else "n/a"
 
 
 BENCH = Command("bench", "latency, throughput and GFLOP/s in ONNX Runtime", run_bench, arguments=bench_arguments,
