@@ -5,6 +5,8 @@ families, and with the crop larger than the resized image (torchvision pads). Ne
 (skipped without it); no weights are downloaded."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ pytest.importorskip("torch", reason="PyTorch is not installed")
 from PIL import Image  # noqa: E402
 
 import cnnc  # noqa: E402
-from cnnc.runtime.images import preprocess  # noqa: E402
+from cnnc.runtime.images import imagenet_classes, preprocess  # noqa: E402
 from torch_reference import import_torchvision  # noqa: E402
 
 torchvision = import_torchvision()
@@ -67,3 +69,36 @@ def test_a_crop_larger_than_the_resized_image_pads_as_torchvision_does(interpola
     want = t(image).numpy()
     got = preprocess(image, 50, 67, interpolation, t.mean, t.std)[0]
     assert float(np.abs(got - want).max()) <= 1e-6
+
+
+def test_run_image_gives_torchvisions_top5_for_the_same_weights(tmp_path, cli):
+    """End to end: torchvision's squeezenet1_1 with random weights (torch_reference.prepare), its state dict
+    in cnnc's names, `cnnc compile --weights`, then `cnnc run --image` against torchvision's model on its
+    own transform of the same files: the same five classes in the same order, the same probabilities."""
+    if torchvision is None:
+        pytest.skip("torchvision is not installed")
+    import torch
+    from torchvision.models import get_model_weights, squeezenet1_1
+
+    from cnnc.compiler import checkpoint
+    from torch_reference import map_by_order, prepare
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    graph = cnnc.build("squeezenet1_1")
+    model = prepare(squeezenet1_1(weights=None), rng, (2, *graph.input_shape))
+    checkpoint.write(tmp_path / "w.safetensors", sorted(map_by_order(graph, model).items()))
+    cnnc.api.compile_to("squeezenet1_1", tmp_path / "s.onnx", weights=tmp_path / "w.safetensors")
+    paths = images(tmp_path)[:4]
+    r = cli.run("run", tmp_path / "s.onnx", "--image", *paths, "--json", "--provider", "cpu")
+    assert r.code == 0, r.err
+    shown = json.loads(r.out)["images"]
+    transform = next(iter(get_model_weights("squeezenet1_1"))).transforms()
+    names = imagenet_classes()
+    with torch.no_grad():
+        batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths])
+        probs = torch.softmax(model(batch).double(), dim=1).numpy()
+    for image, p in zip(shown, probs):
+        want = np.argsort(-p)[:5]
+        assert [t["class"] for t in image["top"]] == list(want)
+        assert [t["name"] for t in image["top"]] == [names[i] for i in want]
+        np.testing.assert_allclose([t["probability"] for t in image["top"]], p[want], atol=1e-4)
