@@ -83,6 +83,7 @@ DTYPES = ("float32", "float16")
 
 
 Weights = Union[str, os.PathLike, Mapping[str, "np.ndarray"]]
+WeightsMap = Union[str, os.PathLike, Mapping[str, Union[str, None]]]
 
 
 @dataclass(frozen=True)
@@ -96,28 +97,46 @@ class Written:
 
 
 def compile(net: str | os.PathLike | Document, seed: int = 0, aux: bool = False,  # noqa: A001
-            weights: Weights | None = None, dtype: DType = "float32", fold_bn: bool = False) -> onnx.ModelProto:
-    """The network as an ONNX model, with seeded initial weights or with `weights` (a `.safetensors`
-    or `.npz` file, or a mapping) loaded by parameter name. `dtype="float16"` stores the weights and
-    computes in float16 (input and output stay float32); `fold_bn` folds batch normalisations into the
-    convolutions before them."""
-    lowered, values = _lowered(net, seed, aux, weights, dtype, fold_bn)
+            weights: Weights | None = None, dtype: DType = "float32", fold_bn: bool = False,
+            weights_map: WeightsMap | None = None) -> onnx.ModelProto:
+    """The network as an ONNX model, with seeded initial weights or with `weights`: a file in cnnc's
+    names (`.safetensors`, `.npz`), or another framework's checkpoint (torchvision, timm or Hugging Face
+    `.safetensors`, a PyTorch `.pth`, Keras `.weights.h5` / `.keras`) mapped from structure, with the
+    renames of `weights_map` (a YAML file or a mapping, see `weights_mapping`), or a mapping of cnnc names to
+    arrays. `dtype="float16"` stores the weights and computes in float16 (input and output stay float32);
+    `fold_bn` folds batch normalisations into the convolutions before them."""
+    lowered, values = _lowered(net, seed, aux, weights, dtype, fold_bn, weights_map)
     return lowered.complete(values)
 
 
 def compile_to(net: str | os.PathLike | Document, path: str | os.PathLike, seed: int = 0, aux: bool = False,
                weights: Weights | None = None, dtype: DType = "float32", fold_bn: bool = False,
                external_data_above: int = EXTERNAL_DATA_ABOVE,
-               progress: Callable[[int, int], None] | None = None) -> Written:
+               progress: Callable[[int, int], None] | None = None, weights_map: WeightsMap | None = None) -> Written:
     """`save(compile(net, ...), path)` without ever holding the model: the weights are made, written and
     dropped a chunk at a time (compiler/values.py). The file has the same bytes. `progress(done, total)`
     is called with the bytes written so far as the weights go out."""
-    lowered, values = _lowered(net, seed, aux, weights, dtype, fold_bn)
+    lowered, values = _lowered(net, seed, aux, weights, dtype, fold_bn, weights_map)
     return _write(lowered.model, lowered.tensors, values, path, external_data_above, progress)
 
 
+def weights_mapping(checkpoint: str | os.PathLike, net: str | os.PathLike | Document, aux: bool = True,
+                    weights_map: WeightsMap | None = None) -> list:
+    """How `checkpoint` maps onto the network's parameters: `compiler.mapping.Entry` rows (checkpoint
+    name, cnnc name, shape, layout change, how it was decided), for review before compiling with it."""
+    from .compiler import checkpoint as _checkpoint
+
+    full = _build_full(load(net))
+    graph = _view(full, aux)
+    values, entries = _checkpoint.assign(full, graph, checkpoint, weights_map)
+    if not entries:  # the file uses the network's own names
+        from .compiler.mapping import Entry
+        entries = [Entry(p.name, p.name, p.shape, "", "name") for p, _ in values]
+    return entries
+
+
 def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: Weights | None, dtype: DType,
-             fold_bn: bool) -> tuple[Lowered, Iterator[Iterator[np.ndarray]]]:
+             fold_bn: bool, weights_map: WeightsMap | None = None) -> tuple[Lowered, Iterator[Iterator[np.ndarray]]]:
     from .compiler import lower_onnx
     from .compiler.weights import check_seed
 
@@ -140,11 +159,8 @@ def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: W
         metadata["cnnc.seed"] = str(seed)
     else:
         from .compiler import checkpoint
-        tensors, source = (checkpoint.read(weights), os.fspath(weights)) if isinstance(weights, (str, os.PathLike)) \
-            else (weights, "the weights given")
-        optional = [] if aux else [p.name for p in full.params]
-        values = checkpoint.match(graph.params, tensors, source, optional)
-        metadata["cnnc.weights"] = Path(source).name if source != "the weights given" else "given"
+        values, _ = checkpoint.assign(full, graph, weights, weights_map)
+        metadata["cnnc.weights"] = Path(weights).name if isinstance(weights, (str, os.PathLike)) else "given"
     if dtype != "float32":
         metadata["cnnc.dtype"] = dtype
     if fold_bn:

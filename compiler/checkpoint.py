@@ -1,4 +1,6 @@
-"""Weights files: named float tensors in `.safetensors` or `.npz`, read and written with numpy alone.
+"""Weights files: named float tensors in `.safetensors` or `.npz`, read and written with numpy alone, and
+the other frameworks' files read (`load`): PyTorch's state dicts (compiler/torchfile.py) and Keras's
+(compiler/kerasfile.py), their names mapped onto the network's by compiler/mapping.py.
 
 A network's tensors are named by its hierarchy (`mixed5/branch7x7/cbr_2/conv.weight`, see
 docs/language.md, Names); `match` checks a file against them and reports every missing, unexpected and
@@ -9,28 +11,64 @@ from __future__ import annotations
 import json
 import os
 import struct
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
 from .errors import WeightsError
-from .ir import Param
+from .ir import Graph, Param
 
 _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": None}
 _HEADER_LIMIT = 100 << 20
 
 
-def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The tensors of a `.safetensors` or `.npz` file, by name, as float32 (bf16/f16/f64 converted)."""
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+SUFFIXES = (".safetensors", ".npz", *TORCH_SUFFIXES, *KERAS_SUFFIXES)
+
+
+@dataclass
+class Checkpoint:
+    """A weights file's tensors, by name, as float32, and what their names and layouts mean: `ordered`
+    when the file keeps the model's order (a `.pth`'s state dict; a safetensors file sorts its names),
+    `roles` (a tensor name -> its part, weight, bias, running_mean, ..., where the names do not say it:
+    Keras), and `convert` (a tensor in the file's layout -> the network's, with what was done; Keras's
+    HWIO kernels, done on reading and said in `layouts`; `convert` makes the changes that need the network:
+    a dense layer after Keras's channels-last flatten)."""
+
+    tensors: dict[str, np.ndarray]
+    ordered: bool = True
+    roles: dict[str, str] = field(default_factory=dict)
+    layouts: dict[str, str] = field(default_factory=dict)  # tensor -> the change of layout made on reading
+    convert: Callable | None = None  # (value, its parameter, the parameter's layer's input shape)
+    network_order: Callable | None = None  # the network's layers -> in the order the file numbers them
+
+
+def load(path: str | os.PathLike) -> Checkpoint:
+    """Any weights file cnnc reads: `.safetensors` (cnnc's names, or torchvision's, timm's, Hugging Face's),
+    `.npz`, a PyTorch state dict (`.pth`, `.pt`, `.bin`, read without torch and without unpickling anything
+    but tensors), or Keras weights (`.weights.h5`, `.keras`, with h5py)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"cannot read `{path}`: no such file")
     if path.suffix == ".npz":
-        return _read_npz(path)
+        return Checkpoint(_read_npz(path))
     if path.suffix == ".safetensors":
-        return _read_safetensors(path)
-    raise WeightsError(f"`{path}`: weights files are `.safetensors` or `.npz`")
+        return Checkpoint(_read_safetensors(path), ordered=False)
+    if path.suffix in TORCH_SUFFIXES:
+        from . import torchfile
+        return Checkpoint(torchfile.read(path))
+    if path.suffix in KERAS_SUFFIXES:
+        from . import kerasfile
+        return kerasfile.read(path)
+    raise WeightsError(f"`{path}`: weights files are {', '.join(f'`{s}`' for s in SUFFIXES)}")
+
+
+def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The tensors of a weights file (see `load`), by name, as float32 (bf16/f16/f64 converted)."""
+    return load(path).tensors
 
 
 def write(path: str | os.PathLike, tensors: Iterable[tuple[str, np.ndarray]],
@@ -98,6 +136,8 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
             dtype, shape, (begin, end) = info["dtype"], [int(d) for d in info["shape"]], info["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise WeightsError(f"`{path}`: malformed header entry for `{name}`") from None
+        if dtype not in _DTYPES and name.endswith("num_batches_tracked"):
+            continue  # BN's step counter in a PyTorch state dict: no weight
         if dtype not in _DTYPES:
             raise WeightsError(f"`{path}`: `{name}` is {dtype}; weights must be floating point "
                                f"({', '.join(_DTYPES)})")
@@ -148,3 +188,44 @@ def _write_npz(f, tensors: Iterable[tuple[str, np.ndarray]], metadata: Mapping[s
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))  # deterministic
             with z.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.ascontiguousarray(v, dtype="<f4"), allow_pickle=False)
+
+
+# ---- a checkpoint onto a network --------------------------------------------------------------------
+def assign(full: Graph, graph: Graph, weights: str | os.PathLike | Mapping[str, np.ndarray],
+           weights_map: str | os.PathLike | Mapping[str, str | None] | None = None) \
+        -> tuple[list[tuple[Param, np.ndarray]], list]:
+    """Each parameter of `graph` (a view of `full`, perhaps without its train-only heads) with its value
+    from `weights`, and the mapping used (`mapping.Entry` rows; empty when the file uses the network's own
+    names). A file in another framework's names is mapped from structure (compiler/mapping.py), with the
+    renames of `weights_map` (a YAML file or a mapping) first."""
+    from . import mapping
+
+    if isinstance(weights, (str, os.PathLike)):
+        ckpt, source = load(weights), os.fspath(weights)
+    else:
+        ckpt, source = Checkpoint(dict(weights)), "the weights given"
+    heads = [p.name for p in full.params if p.name not in {q.name for q in graph.params}]
+    own = sum(p.name in ckpt.tensors for p in full.params)
+    if weights_map is None and own * 2 >= len(ckpt.tensors):  # mostly the network's own names: exact, by name
+        return match(graph.params, ckpt.tensors, source, heads), []
+    renames = mapping.read_renames(weights_map) if isinstance(weights_map, (str, os.PathLike)) else weights_map
+    optional = {layer.name for layer in full.layers if layer.head is not None} if heads else set()
+    layers = list(full.layers) if ckpt.network_order is None else ckpt.network_order(list(full.layers))
+    entries = mapping.plan(layers, {k: v.shape for k, v in ckpt.tensors.items()}, source, renames,
+                           ckpt.roles, sort=not ckpt.ordered, optional=optional)
+    convert = None
+    if ckpt.convert is not None:
+        params = {p.name: p for p in full.params}
+        produced = {layer.output: layer for layer in full.layers}
+
+        def source_shape(tensor: str) -> tuple[int, ...]:  # through a flatten, to the map it flattened
+            layer = produced.get(tensor)
+            if layer is not None and layer.op == "flatten":
+                return source_shape(layer.inputs[0])
+            return full.input_shape if layer is None else layer.shape
+        inputs = {p.name: source_shape(layer.inputs[0]) for layer in full.layers for p in layer.params if layer.inputs}
+
+        def convert(value: np.ndarray, entry: mapping.Entry) -> tuple[np.ndarray, str]:
+            return ckpt.convert(value, params[entry.target], inputs.get(entry.target))  # type: ignore[misc]
+    values, done = mapping.values(entries, ckpt.tensors, ckpt.layouts, convert)
+    return match(graph.params, values, source, heads), done

@@ -34,7 +34,11 @@ class Command:
 # ---- help texts used by several subcommands ---------------------------------------------------------
 NET_HELP = "a network file, or the name of a shipped architecture (see `cnnc list`)"
 AUX_HELP = "keep the train-only heads (`aux:`), as extra outputs named after them"
-WEIGHTS_HELP = "load every parameter by name from a .safetensors or .npz file (see `cnnc weights`)"
+WEIGHTS_HELP = ("load the parameters from a checkpoint: cnnc-named .safetensors or .npz (see `cnnc weights`), or "
+                "torchvision/timm .safetensors, a PyTorch .pth, Keras .weights.h5 or .keras, mapped by structure "
+                "(`cnnc weights map CHECKPOINT NET` shows how)")
+WEIGHTS_MAP_HELP = ("a YAML file of explicit renames for --weights, `CHECKPOINT_NAME: CNNC_NAME` per line (`*` "
+                    "patterns allowed, `null` drops a tensor), for what the structure leaves open")
 SEED_HELP = "seed of the initial weights (default 0)"
 JSON_HELP = "print a JSON object instead of a table"
 PROVIDER_HELP = "auto: CUDA when it really initialises, else the CPU"
@@ -51,8 +55,8 @@ def compile_options(c: argparse.ArgumentParser, note: str = "") -> None:
                    help="the weights' and the computation's type (default float32); a float16 model still "
                         "takes and gives float32" + note)
     c.add_argument("--fold-bn", action="store_true",
-                   help="fold each batchnorm into the conv before it (inference only: fewer nodes, smaller "
-                        "file)" + note)
+                   help="fold each batchnorm, and each constant scale (Inception-ResNet's), into the conv "
+                        "before it (inference only: fewer nodes, smaller file, more fusions in ONNX Runtime)" + note)
 
 
 def limit_option(c: argparse.ArgumentParser) -> None:

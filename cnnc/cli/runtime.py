@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from ..errors import CnncError
-from .common import (AUX_HELP, JSON_HELP, PROVIDER_HELP, PROVIDERS, WEIGHTS_HELP, WHEN_NETWORK, Command,
-                     batch_progress, batches, compile_options, positive, shape, table)
+from .common import (AUX_HELP, JSON_HELP, PROVIDER_HELP, PROVIDERS, WEIGHTS_HELP, WEIGHTS_MAP_HELP, WHEN_NETWORK,
+                     Command, batch_progress, batches, compile_options, positive, shape, table)
 from .images import check_image_flags, image_arguments, run_images
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ def run_arguments(c: argparse.ArgumentParser) -> None:
     image_arguments(c)
     c.add_argument("--json", action="store_true", help=JSON_HELP)
     c.add_argument("--weights", help=WEIGHTS_HELP + WHEN_NETWORK)
+    c.add_argument("--weights-map", metavar="FILE", help=WEIGHTS_MAP_HELP + WHEN_NETWORK)
     c.add_argument("--aux", action="store_true", help=AUX_HELP + WHEN_NETWORK)
     compile_options(c, WHEN_NETWORK)
 
@@ -75,7 +76,7 @@ def _model_to_run(args: argparse.Namespace, path: Path) -> Iterator[bytes | str]
     from .. import api
     with tempfile.TemporaryDirectory(prefix="cnnc-run-") as folder:
         yield str(api.compile_to(args.model, Path(folder) / "model.onnx", aux=args.aux, weights=args.weights,
-                                 dtype=args.dtype, fold_bn=args.fold_bn).path)
+                                 dtype=args.dtype, fold_bn=args.fold_bn, weights_map=args.weights_map).path)
 
 
 def _session(model: bytes | str, provider: Provider, path: Path) -> Session:
