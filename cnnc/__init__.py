@@ -11,16 +11,34 @@ import os as _os
 if not _os.path.isdir(_os.path.join(_os.path.dirname(__file__), "dsl")):
     __path__.append(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # noqa: F821
 
-from .api import build, compile, compile_to, load, locate, save, summary  # noqa: E402,A004
-from .compiler.limits import Limits, limits  # noqa: E402
-from .dsl.family import parameters  # noqa: E402
-from .errors import CnncError  # noqa: E402
+import importlib as _importlib  # noqa: E402
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
+
+if _TYPE_CHECKING:
+    from .api import build, compile, compile_to, load, locate, save, summary  # noqa: A004
+    from .compiler.limits import Limits, limits
+    from .dsl.family import parameters
+    from .errors import CnncError
+    from .runtime import Session
+
+# Imported on first use (PEP 562), so that `cnnc --version` and `import cnnc` pay for no stage until one
+# is wanted: the API pulls in pydantic, lark and yaml; Session, onnxruntime.
+_EXPORTS = {"build": "api", "compile": "api", "compile_to": "api", "load": "api", "locate": "api", "save": "api",
+            "summary": "api", "Limits": "compiler.limits", "limits": "compiler.limits", "parameters": "dsl.family",
+            "CnncError": "errors", "Session": "runtime"}
 
 
 def __getattr__(name: str):
-    if name == "Session":  # onnxruntime is imported only when a session is wanted
-        from .runtime import Session
-        return Session
+    if name in _EXPORTS:
+        value = getattr(_importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if not name.startswith("__"):  # a submodule: `cnnc.api`, `cnnc.compiler`, ...
+        try:
+            return _importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
     raise AttributeError(f"module 'cnnc' has no attribute {name!r}")
 
 

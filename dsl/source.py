@@ -9,6 +9,8 @@ indices that reach it — to its `Location`, so later stages can point at any va
 """
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -259,6 +261,7 @@ class _Converter:
         self.text, self.at = text, at
         self.budget = MAX_NODES
         self.positions: dict[NodePath, Location] = {}
+        self._line_starts: list[int] | None = None
 
     def convert(self, node: yaml.Node, path: NodePath) -> Any:
         self.budget -= 1
@@ -330,8 +333,10 @@ class _Converter:
         return Location(loc.file, loc.line, loc.col, loc.text, tuple(chars) or None)
 
     def _loc_at(self, index: int) -> Location:
-        line = self.text.count("\n", 0, index)
-        col = index - (self.text.rfind("\n", 0, index) + 1)
+        if self._line_starts is None:  # found once, so that locating every scalar stays linear in the file
+            self._line_starts = [0, *(m.end() for m in re.finditer("\n", self.text))]
+        line = bisect.bisect_right(self._line_starts, index) - 1
+        col = index - self._line_starts[line]
         return self.at(yaml.Mark("", index, line, col, None, index))  # no buffer: the pointer goes unread
 
     def _rejoin_items(self, nodes: list) -> list:

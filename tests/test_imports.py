@@ -140,3 +140,22 @@ def test_check_loads_neither_numpy_nor_onnx():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout
+
+
+def test_import_cnnc_and_version_load_no_stage_until_one_is_used():
+    """`import cnnc` and `cnnc --version` pay for neither the language stack nor ONNX; the names
+    `cnnc` exports, and its submodules, are imported when first used."""
+    import subprocess
+    import sys
+    heavy = ("pydantic", "lark", "yaml", "numpy", "onnx", "onnxruntime", "cnnc.api", "cnnc.dsl", "cnnc.compiler")
+    code = (f"import sys\nimport cnnc\nfrom cnnc.cli import main\nheavy = {heavy!r}\n"
+            "try:\n    main(['--version'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "print(sorted(m for m in heavy if m in sys.modules))\n"
+            "from cnnc import Limits, CnncError\n"
+            "assert cnnc.build is cnnc.api.build and cnnc.compiler.to_onnx and Limits and CnncError\n"
+            "try:\n    cnnc.no_such_name\nexcept AttributeError as e:\n    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[-2] == "[]", r.stdout
+    assert lines[-1] == "module 'cnnc' has no attribute 'no_such_name'"

@@ -7,11 +7,12 @@ into its message on stderr and exit 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import signal
 import sys
 from types import FrameType
-from typing import TextIO
+from typing import Iterator, TextIO
 
 from .. import __version__
 from .commands import COMMANDS
@@ -49,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise CnncError(f"--limit {e}") from None
         selection = Selection(getattr(args, "variant", None), parse_overrides(getattr(args, "overrides", None) or []))
-        with limits(chosen), selecting(selection):
+        with limits(chosen), selecting(selection), _fewer_collections():
             return args.run(args) or 0
     except CnncError as e:
         print(str(e), file=sys.stderr)
@@ -63,6 +64,24 @@ def _run(args: argparse.Namespace) -> int:
         print(f"cnnc: internal error: {type(e).__name__}: {e}\nThis is a bug in cnnc {__version__}; please "
               f"report it with the command and the file that caused it.", file=sys.stderr)
         return INTERNAL_ERROR
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """While a command runs, what existed before it (the imports) is left out of garbage collection
+    (gc.freeze), and the young generation is collected every 50,000 allocations instead of 700: a
+    command builds one graph that only grows, and walking it over and over made `cnnc check`
+    superlinear in layers (benchmarks/RESULTS.md, "Start-up"). Cycles are still collected; all is as it
+    was afterwards (for `main` called in a longer process)."""
+    import gc
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
