@@ -52,8 +52,9 @@ def to_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.ndarr
     """Lower `graph` to ONNX with seeded initial weights (or the `weights` given, by source parameter).
 
     With `group_towers`, identical parallel towers become grouped convolutions (compiler/towers.py);
-    with `fold_bn`, batch normalisations fold into the convs before them (compiler/foldbn.py); `dtype`
-    is the type of the weights and of every tensor inside the model (compiler/lower.py).
+    with `fold_bn`, batch normalisations and constant scales fold into the convs before them
+    (compiler/foldbn.py); `dtype` is the type of the weights and of every tensor inside the model
+    (compiler/lower.py).
     """
     lowered, values = lower_onnx(graph, seed, weights, producer_version, metadata, group_towers, dtype, fold_bn)
     return lowered.complete(values)
@@ -74,9 +75,11 @@ def lower_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.nd
         from .towers import group_towers as stack
         graph, stacked = stack(graph)
         recipes.update(stacked)
-    if fold_bn:
-        from .foldbn import fold_batchnorm
+    if fold_bn:  # batch norms, then constant scales (Inception-ResNet's), into the convs before them
+        from .foldbn import fold_batchnorm, fold_scales
         graph, folded = fold_batchnorm(graph)
         recipes.update(folded)
+        graph, scaled = fold_scales(graph)
+        recipes.update(scaled)
     lowered = lower(graph, producer_version, metadata, dtype)
     return lowered, values(lowered.params, sources, source, recipes, dtype)

@@ -11,6 +11,11 @@ tensors (`CONV.folded_weight` or `CONV.folded_pointwise_weight`, and `CONV.folde
 from the source parameters by `Fold` recipes when the model is written, so weights files keep the source
 names. The conv keeps its name and takes the BN's output tensor, so everything downstream reads what it
 read before.
+
+`fold_scales` does the same for a constant `scale(s)` after a conv (Inception-ResNet's residual scale):
+conv(x; W, b) * s is conv(x; W * s, b * s), exactly up to rounding, and without the `Mul` ONNX Runtime
+fuses the conv with the residual `Add` and the ReLU after it (benchmarks/RESULTS.md measures it). Its
+tensors are `CONV.scaled_weight` (or `CONV.scaled_folded_weight`, after a BN fold) and `CONV.scaled_bias`.
 """
 from __future__ import annotations
 
@@ -82,6 +87,48 @@ def _fold(conv: Layer, bn: Layer, at: int, recipes: dict[str, Fold]) -> Layer:
                                          ("beta", kind["bias"]), ("mean", kind["running_mean"])], eps)
     return replace(conv, attrs={**conv.attrs, "bias": True}, output=bn.output, shape=bn.shape,
                    params=(*kept, weight, bias))
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """A conv's weight or bias times a constant: the scale folded into it."""
+
+    sources: tuple[str]
+    factor: float
+
+    def assemble(self, values: list[np.ndarray]) -> np.ndarray:
+        return (values[0].astype(np.float64) * self.factor).astype(np.float32)
+
+
+def fold_scales(graph: Graph) -> tuple[Graph, dict[str, Scaled]]:
+    """`graph` with every constant scale read from a foldable conv's output (and nothing else reading that
+    output) folded into the conv, and the recipes of the scaled tensors."""
+    producer = {layer.output: layer for layer in graph.layers if layer.op not in PASSTHROUGH}
+    uses = graph.uses()
+    pairs: dict[str, tuple[Layer, int]] = {}  # conv name -> the scale folded into it, and from which param
+    for scale in graph.layers:
+        conv = producer.get(scale.inputs[0]) if scale.op == "scale" else None
+        at = _folds_into(conv) if conv is not None else None
+        if conv is not None and at is not None and uses[conv.output] == 1:
+            pairs[conv.name] = scale, at
+    if not pairs:
+        return graph, {}
+    folded = {scale.name for scale, _ in pairs.values()}
+    recipes: dict[str, Scaled] = {}
+    layers = tuple(_scaled(layer, *pairs[layer.name], recipes) if layer.name in pairs else layer
+                   for layer in graph.layers if layer.name not in folded)
+    return replace(graph, layers=layers), recipes
+
+
+def _scaled(conv: Layer, scale: Layer, at: int, recipes: dict[str, Scaled]) -> Layer:
+    """`conv` times `scale`'s factor: its weight at `at` and the bias after it (if any) scaled."""
+    factor = float(scale.attrs["factor"])
+    params = list(conv.params)
+    for i in range(at, len(params)):
+        source = params[i]
+        params[i] = replace(source, name=f"{conv.name}.scaled_{source.name.rsplit('.', 1)[1]}")
+        recipes[params[i].name] = Scaled((source.name,), factor)
+    return replace(conv, output=scale.output, shape=scale.shape, params=tuple(params))
 
 
 def _recipe(recipes: dict[str, Fold], name: str, part: Literal["weight", "bias"],
