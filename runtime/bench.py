@@ -83,6 +83,8 @@ class Report:
     results: tuple[BatchResult, ...]
     create_s: float = 0.0
     """seconds to create the session (load, optimise, prepack)"""
+    rss_before_mb: float | None = None
+    """with `memory`: the process's resident memory before the session is created"""
     rss_mb: float | None = None
     """with `memory`: the process's resident memory once the session is created"""
     peak_create_mb: float | None = None
@@ -103,6 +105,7 @@ def bench(model: bytes | str, batches: list[int], provider: Provider = "auto", t
           budget: Budget = Budget(), progress: Progress | None = None, memory: bool = False) -> Report:
     """Time `model` at each batch size in `batches` on `provider` (and measure memory, with `memory`)."""
     probe = Probe()
+    before = probe.rss_mb() if memory else None
     if memory:
         probe.mark()
     start = time.perf_counter()
@@ -127,7 +130,7 @@ def bench(model: bytes | str, batches: list[int], provider: Provider = "auto", t
             2 * macs * batch / median / 1e9 if macs is not None else None, probe.peak_mb() if memory else None))
     return Report(name, session.provider, threads, io_binding, [d if isinstance(d, int) else "N" for d in shape],
                   dtype, macs, macs_source if macs is not None else (macs_source or "unknown"), tuple(results),
-                  create_s, rss, peak_create, probe.since if memory else None)
+                  create_s, before, rss, peak_create, probe.since if memory else None)
 
 
 def _input(shape: list, batch: int, dtype, rng: np.random.Generator) -> np.ndarray:

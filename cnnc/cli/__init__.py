@@ -70,9 +70,9 @@ def _run(args: argparse.Namespace) -> int:
 def _fewer_collections() -> Iterator[None]:
     """While a command runs, what existed before it (the imports) is left out of garbage collection
     (gc.freeze), and the young generation is collected every 50,000 allocations instead of 700: a
-    command builds one graph that only grows, and walking it over and over made `cnnc check`
-    superlinear in layers (benchmarks/RESULTS.md, "Start-up"). Cycles are still collected; all is as it
-    was afterwards (for `main` called in a longer process)."""
+    command builds one graph that only grows, and the collector walked it over and over (on `cnnc check`
+    of 45,000 layers, 10-25 % of the time: benchmarks/RESULTS.md, "Start-up"). Cycles are still
+    collected; all is as it was afterwards (for `main` called in a longer process)."""
     import gc
     thresholds = gc.get_threshold()
     gc.freeze()

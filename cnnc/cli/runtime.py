@@ -199,9 +199,10 @@ def _print_bench(args: argparse.Namespace, report: Report, name: str, macs: int 
     if report.rss_mb is None:
         table(("batch", "runs", "median ms", "p90 ms", "images/s", "GFLOP/s"), rows, right=range(6))
         return
-    print(f"resident memory once the session is created: {_mb(report.rss_mb)} MB; peak while creating it: "
-          f"{_mb(report.peak_create_mb)} MB" + (" (peaks since the process started: they cannot be reset here)"
-                                                 if report.peak_since == "process start" else ""))
+    unreset = " (peaks since the process started: they cannot be reset here)"
+    print(f"resident memory: {_mb(report.rss_before_mb)} MB before the session, {_mb(report.rss_mb)} MB once it "
+          f"is created; peak while creating it: {_mb(report.peak_create_mb)} MB"
+          f"{unreset if report.peak_since == 'process start' else ''}")
     table(("batch", "runs", "median ms", "p90 ms", "images/s", "GFLOP/s", "peak RSS MB"),
           [(*row, _mb(r.peak_rss_mb)) for row, r in zip(rows, report.results)], right=range(7))
 
