@@ -17,7 +17,7 @@ pytest.importorskip("pygls")
 from lsprotocol import types as t  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities  # noqa: E402
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+on_the_server = pytest.mark.asyncio(loop_scope="module")  # the tests that share the module's server
 
 NET = """\
 network: tiny
@@ -74,11 +74,13 @@ async def _complete(client: LanguageClient, uri: str, line: int, col: int) -> di
     return {item.label: item for item in items}
 
 
+@on_the_server
 async def test_a_valid_file_gets_an_empty_diagnostics_list(client: LanguageClient):
     uri = await _open(client, "valid")
     assert list(client.diagnostics[uri]) == []
 
 
+@on_the_server
 async def test_an_edit_that_breaks_a_shape_is_reported_at_the_merge_and_cleared_when_mended(client: LanguageClient):
     uri = await _open(client, "shape")
     broken = NET.replace("  - res(16)", "  - res(32)")
@@ -92,6 +94,7 @@ async def test_an_edit_that_breaks_a_shape_is_reported_at_the_merge_and_cleared_
     assert await _change(client, uri, NET, 3) == []
 
 
+@on_the_server
 async def test_a_syntax_error_is_located_and_a_warning_is_a_warning(client: LanguageClient):
     uri = await _open(client, "syntax")
     [problem] = await _change(client, uri, NET.replace("dense(10)", "dense(10"), 2)
@@ -102,6 +105,15 @@ async def test_a_syntax_error_is_located_and_a_warning_is_a_warning(client: Lang
     assert warning.range.start.line == LINES.index("blocks:") + 1
 
 
+@on_the_server
+async def test_yaml_that_is_no_network_gets_no_diagnostics(client: LanguageClient):
+    uri = await _open(client, "workflow", "name: ci\non: [push]\njobs:\n  test: {runs-on: ubuntu-latest}\n")
+    assert list(client.diagnostics[uri]) == []
+    [problem] = await _change(client, uri, "network: t\ninput: [3, 8, 8]\n", 2)  # now it is one: `layers` missing
+    assert "layers" in problem.message
+
+
+@on_the_server
 async def test_hover_on_a_layer_shows_its_shape_parameters_and_macs(client: LanguageClient):
     uri = await _open(client, "hover_layer")
     text = await _hover(client, uri, DENSE, LINES[DENSE].index("dense") + 1)
@@ -109,6 +121,7 @@ async def test_hover_on_a_layer_shows_its_shape_parameters_and_macs(client: Lang
     assert "fully connected" in text.lower() or "dense(" in text  # the op's reference follows
 
 
+@on_the_server
 async def test_hover_on_a_block_call_shows_its_signature_arguments_and_layer_count(client: LanguageClient):
     uri = await _open(client, "hover_block")
     text = await _hover(client, uri, STEM, LINES[STEM].index("cbr") + 1)
@@ -118,6 +131,7 @@ async def test_hover_on_a_block_call_shows_its_signature_arguments_and_layer_cou
     assert "res(c)" in text and "6 layers" in text  # cbr's 3, a conv, the identity, the add
 
 
+@on_the_server
 async def test_hover_on_an_op_shows_its_reference(client: LanguageClient):
     from cnnc.compiler.ops import OPS
     uri = await _open(client, "hover_op")
@@ -126,6 +140,7 @@ async def test_hover_on_an_op_shows_its_reference(client: LanguageClient):
     assert OPS["batchnorm"].doc in text and "built 2 times" in text
 
 
+@on_the_server
 async def test_completion_offers_ops_blocks_arguments_and_defaults_keys(client: LanguageClient):
     uri = await _open(client, "complete")
     typing = NET.replace("  - dense(10)\n", "  - dense(10)\n  - \n  - conv(8, 3x3, \n")
@@ -145,6 +160,7 @@ async def test_completion_offers_ops_blocks_arguments_and_defaults_keys(client: 
     assert {"conv", "batchnorm", "dense"} <= set(ops)
 
 
+@on_the_server
 async def test_definition_goes_from_a_block_call_to_the_block(client: LanguageClient):
     uri = await _open(client, "definition")
     found = await client.text_document_definition_async(
@@ -152,6 +168,7 @@ async def test_definition_goes_from_a_block_call_to_the_block(client: LanguageCl
     assert isinstance(found, t.Location) and found.range.start == t.Position(LINES.index("  res(c):"), 2)
 
 
+@on_the_server
 async def test_document_symbols_are_the_blocks_and_the_named_layers(client: LanguageClient):
     uri = await _open(client, "symbols")
     found = await client.text_document_document_symbol_async(t.DocumentSymbolParams(t.TextDocumentIdentifier(uri)))
@@ -160,6 +177,7 @@ async def test_document_symbols_are_the_blocks_and_the_named_layers(client: Lang
     assert by_name["res"].kind == t.SymbolKind.Function and by_name["stem"].range.start.line == STEM
 
 
+@on_the_server
 async def test_inlay_hints_show_each_layer_lines_output_shape(client: LanguageClient):
     uri = await _open(client, "hints")
     found = await client.text_document_inlay_hint_async(t.InlayHintParams(
@@ -175,7 +193,9 @@ def _garbage() -> list[str]:
     seeded line-level mutants of a shipped architecture."""
     rng = random.Random(14)
     shipped = (Path(__file__).parent.parent / "architectures" / "resnet50.yaml").read_text()
-    out = ["", "\x00\xff:::\n- [", "".join(chr(rng.randrange(1, 0x3000)) for _ in range(400)), NET[:len(NET) // 2],
+    noise = "".join(chr(rng.randrange(1, 0x3000)) for _ in range(400))
+    out = ["network: g\n", "network: g\n\x00\xff:::\n- [", "network: g\n" + noise, "layers: " + noise,
+           NET[:len(NET) // 2],
            NET.replace("dense(10)", "dense(99999999999999999999999)"), NET.replace("[3, 32, 32]", "[3, 1e30, 32]"),
            NET.replace("res(16)", "res(16) x 100000000"), "layers: " + "[" * 5000 + "]" * 5000,
            NET.replace("cbr(16)", "cbr(" + "(" * 500 + "1" + ")" * 500 + ")"), NET.replace("  ", "\t")]
@@ -188,6 +208,7 @@ def _garbage() -> list[str]:
     return out
 
 
+@on_the_server
 async def test_garbage_edits_never_kill_the_server(client: LanguageClient):
     uri = await _open(client, "garbage")
     for version, text in enumerate(_garbage(), start=2):
@@ -198,3 +219,21 @@ async def test_garbage_edits_never_kill_the_server(client: LanguageClient):
             t.TextDocumentIdentifier(uri), t.Range(t.Position(0, 0), t.Position(200, 0))))
     assert await _change(client, uri, NET, 100) == []
     assert "[10]" in await _hover(client, uri, DENSE, LINES[DENSE].index("dense") + 1)
+
+
+def test_an_unexpected_exception_becomes_one_internal_error_at_line_1(monkeypatch: pytest.MonkeyPatch):
+    from cnnc.lsp import analysis
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+    monkeypatch.setattr(analysis, "build_tree", broken)
+    [problem] = analysis.check(NET, "t.yaml").problems
+    assert (problem.line, problem.severity) == (0, "error") and "internal error: RuntimeError: boom" in problem.message
+
+
+def test_cnnc_lsp_without_pygls_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    from cnnc.cli import main
+    monkeypatch.setitem(sys.modules, "pygls.lsp.server", None)
+    monkeypatch.delitem(sys.modules, "cnnc.lsp.server", raising=False)
+    assert main(["lsp"]) == 2
+    assert "pip install 'cnnc[lsp]'" in capsys.readouterr().err

@@ -84,9 +84,22 @@ class Analysis:
         return found
 
 
+_NETWORK_KEY = re.compile(r"^(network|layers|blocks)\s*:", re.M)
+
+
+def is_network(text: str) -> bool:
+    """Whether the text is meant as a cnnc network (a top-level `network:`, `layers:` or `blocks:` key, or
+    the schema comment), so that an editor attaching the server to every YAML file (CI workflows, ...)
+    gets no errors for the others."""
+    return "cnnc.schema.json" in text or _NETWORK_KEY.search(text) is not None
+
+
 def check(text: str, name: str, selection: Selection | None = None, bounds: Limits | None = None) -> Analysis:
-    """Everything the server answers from, for `text` shown in messages as `name`."""
+    """Everything the server answers from, for `text` shown in messages as `name` (no problems for text
+    that is no network, `is_network`)."""
     result = Analysis(text, name, text.splitlines())
+    if not is_network(text):
+        return result
     try:
         with warnings.catch_warnings(record=True) as caught, limits(bounds or Limits()):
             warnings.simplefilter("always", CompileWarning)
