@@ -80,7 +80,7 @@ def _libc():
     try:
         libc = ctypes.CDLL(None)
         return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
+    except (OSError, TypeError):  # TypeError: Windows has no process-wide symbol table to open
         return None
 
 
