@@ -218,6 +218,9 @@ async def test_garbage_edits_never_kill_the_server(client: LanguageClient):
         await client.text_document_inlay_hint_async(t.InlayHintParams(
             t.TextDocumentIdentifier(uri), t.Range(t.Position(0, 0), t.Position(200, 0))))
     assert await _change(client, uri, NET, 100) == []
+    never_opened = Path("/tmp/cnnc-lsp-test/never-opened.yaml").as_uri()
+    assert await client.text_document_hover_async(
+        t.HoverParams(t.TextDocumentIdentifier(never_opened), t.Position(0, 0))) is None
     assert "[10]" in await _hover(client, uri, DENSE, LINES[DENSE].index("dense") + 1)
 
 

@@ -48,10 +48,10 @@ class CnncServer(LanguageServer):
         return analysis
 
     def answer(self, uri: str, fn: Callable[[Analysis, Analysis | None], R]) -> R | None:
-        analysis = self.latest.get(uri)
-        if analysis is None:
-            analysis = self.recheck(uri, self.workspace.get_text_document(uri).source)
         try:
+            analysis = self.latest.get(uri)
+            if analysis is None:  # asked before it was opened: the file as it is on disk
+                analysis = self.recheck(uri, self.workspace.get_text_document(uri).source)
             return fn(analysis, self.built.get(uri))
         except Exception:  # a bug in a feature: logged, answered with nothing
             _log.exception("cnnc lsp: a request failed")
