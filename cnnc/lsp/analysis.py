@@ -45,6 +45,7 @@ class Problem:
     severity: Literal["error", "warning"]
     kind: str = "error"
     related: tuple[Related, ...] = ()
+    code: str | None = None  # the diagnostic's stable code (`E012`), where the error has one
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,14 @@ def check(text: str, name: str, selection: Selection | None = None, bounds: Limi
         for w in found:
             if (str(w.loc), w.message) not in seen:
                 seen.add((str(w.loc), w.message))
-                result.problems.append(_problem(w.message, w.loc, (), "warning", "warning", result.lines))
+                result.problems.append(_problem(w.message, w.loc, (), "warning", "warning", result.lines,
+                                                getattr(w, "code", None)))
         result.layers = {layer.name: layer for layer in result.graph.layers}
         result.sites = _sites(result.tree, result.layers)
     except CnncError as e:
         errors = e.errors if isinstance(e, MultipleErrors) else [e]
-        result.problems.extend(_problem(x.message, x.loc, x.trace, "error", x.kind, result.lines) for x in errors)
+        result.problems.extend(_problem(x.message, x.loc, x.trace, "error", x.kind, result.lines,
+                                        getattr(x, "code", None)) for x in errors)
     except Exception as e:  # a bug in cnnc: said once, at the top, and the server carries on
         result.problems.append(Problem(0, 0, 0, f"internal error: {type(e).__name__}: {e} (a bug in cnnc; "
                                        "please report it with this file)", "error", "internal error"))
@@ -124,14 +127,15 @@ def check(text: str, name: str, selection: Selection | None = None, bounds: Limi
 
 
 def _problem(message: str, loc: Location | None, trace: tuple[str, ...], severity: Literal["error", "warning"],
-             kind: str, lines: list[str]) -> Problem:
+             kind: str, lines: list[str], code: object = None) -> Problem:
     related = tuple(r for r in map(_related, trace) if r is not None)
+    code = code if isinstance(code, str) else None
     if loc is None:
-        return Problem(0, 0, 0, message, severity, kind, related)
+        return Problem(0, 0, 0, message, severity, kind, related, code)
     line = max(loc.line - 1, 0)
     text = lines[line] if line < len(lines) else loc.text
     start, end = token_span(text, loc.col - 1)
-    return Problem(line, start, end, message, severity, kind, related)
+    return Problem(line, start, end, message, severity, kind, related, code)
 
 
 def _related(frame: str) -> Related | None:

@@ -73,7 +73,7 @@ def diagnostic(p: Problem, uri: str) -> t.Diagnostic:
     error = p.severity == "error"
     return t.Diagnostic(_range(p.line, p.start, p.end), f"{p.kind}: {p.message}" if error else p.message,
                         t.DiagnosticSeverity.Error if error else t.DiagnosticSeverity.Warning,
-                        source="cnnc", related_information=related or None)
+                        code=p.code, source="cnnc", related_information=related or None)
 
 
 def _symbol(s: features.Symbol) -> t.DocumentSymbol:
