@@ -81,7 +81,8 @@ def worker(path: str, loader: str) -> dict[str, float]:
 FACTORS = {
     "bytes": "the model's bytes read by Python and handed over, not its path",
     "inplace": "weights read in place from the single file (runtime/inplace.py)",
-    "mmap": "glibc: blocks of 128 KiB and more mapped one by one (mallopt M_MMAP_THRESHOLD)",
+    "mmap": "glibc: blocks of 128 KiB and more mapped one by one while the session is built (mallopt "
+            "M_MMAP_THRESHOLD; 32 MiB afterwards)",
     "trim": "glibc: malloc_trim(0) once the session is built",
     "noprepack": "session.disable_prepacking = 1",
     "noarena": "enable_cpu_mem_arena = False",
@@ -103,9 +104,11 @@ def _plain(ort, path: str, factors: list[str]):
     if "inplace" in factors:
         source = lean._in_place(path, options)
     if "mmap" in factors:
-        lean._map_large_blocks()
+        lean._map_large_blocks(True)
     session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     del source
+    if "mmap" in factors:
+        lean._map_large_blocks(False)
     if "trim" in factors:
         lean._trim_heap()
     return session

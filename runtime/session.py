@@ -8,8 +8,8 @@ Sessions are lean by default (`lean=False` turns it off): a single-file model gi
 loaded with its weights read in place from the file (runtime/inplace.py), so the parsed protobuf never
 holds a second copy of them; and on glibc, whose malloc otherwise keeps the memory ONNX Runtime frees
 while it builds a session (the protobuf's copy, the tensors graph optimisation replaces, prepacking's
-originals), large blocks are mapped and unmapped one by one and the heap is trimmed once the session is
-built. The process then holds the session's live memory, no more: benchmarks/RESULTS.md, "Session
+originals), large blocks are mapped and unmapped one by one while the session is built, and the heap is
+trimmed once it is. The process then holds the session's live memory, no more: benchmarks/RESULTS.md, "Session
 memory", measures each factor.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import functools
 import io
 import os
 import sys
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 
@@ -84,14 +84,14 @@ def _libc():
         return None
 
 
-@functools.cache
-def _map_large_blocks() -> None:
-    """Blocks of 128 KiB and more mapped on their own, and unmapped when freed, from now on in this
-    process (glibc's starting threshold, which it otherwise raises to 32 MiB after the first large free:
-    then ONNX Runtime's freed weight copies stay in the heap and the next ones are allocated beside them)."""
+def _map_large_blocks(on: bool) -> None:
+    """On: blocks of 128 KiB and more mapped on their own, and unmapped when freed (glibc's starting
+    threshold, which it otherwise raises to the size of each large block freed, up to 32 MiB: then ONNX
+    Runtime's freed weight copies stay in the heap and the next ones are allocated beside them). Off: the
+    threshold where glibc's own rises to, 32 MiB, so that what runs afterwards allocates as it would."""
     libc = _libc()
     if libc is not None:
-        libc.mallopt(_M_MMAP_THRESHOLD, 128 << 10)
+        libc.mallopt(_M_MMAP_THRESHOLD, (128 << 10) if on else (32 << 20))
 
 
 def _trim_heap() -> None:
@@ -99,6 +99,20 @@ def _trim_heap() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+@contextlib.contextmanager
+def _lean_heap(lean: bool) -> Iterator[None]:
+    """While a session is built, large blocks mapped one by one; afterwards, the heap trimmed."""
+    if not lean:
+        yield
+        return
+    _map_large_blocks(True)
+    try:
+        yield
+    finally:
+        _map_large_blocks(False)
+        _trim_heap()
 
 
 class Session:
@@ -116,14 +130,11 @@ class Session:
             options.intra_op_num_threads = threads
         model = os.fspath(model) if not isinstance(model, bytes) else model
         self.reason = ""
-        if lean:
-            _map_large_blocks()
         source = _in_place(model, options) if lean and isinstance(model, str) else model
-        session = self._try_cuda(ort, source, model, options, provider) if provider in ("auto", "cuda") else None
-        if session is None:
-            session = _create(ort, source, model, options, [_NAMES["cpu"]])
-        if lean:
-            _trim_heap()
+        with _lean_heap(lean):
+            session = self._try_cuda(ort, source, model, options, provider) if provider in ("auto", "cuda") else None
+            if session is None:
+                session = _create(ort, source, model, options, [_NAMES["cpu"]])
         self._session = session
         self.provider = "cuda" if self._session.get_providers()[0] == _NAMES["cuda"] else "cpu"
         self.input = self._session.get_inputs()[0]
