@@ -52,7 +52,7 @@ def _locate(net: str | os.PathLike) -> tuple[Path, str, str | None]:
     if shipped is not None:
         file, variant = shipped
         return file, f"{file.stem}.yaml", variant
-    raise SourceError(f"`{text}` is neither a file nor a shipped architecture"
+    raise CnncError(f"`{text}` is neither a file nor a shipped architecture"
                       f"{did_you_mean(text, shipped_names())}; `cnnc list` shows the shipped ones")
 
 

@@ -37,15 +37,17 @@ class Location:
 
 
 class CnncError(Exception):
-    """A user error: bad input, reported with its location. The CLI exits 2 on it."""
+    """A user error: bad input, reported with its location (and, where there is one, a `help:` line with
+    the concrete fix). The CLI exits 2 on it."""
 
     kind = "error"
 
-    def __init__(self, message: str, loc: Location | None = None, trace: tuple[str, ...] = ()):
+    def __init__(self, message: str, loc: Location | None = None, trace: tuple[str, ...] = (), help: str = ""):
         super().__init__(message)
         self.message = message
         self.loc = loc
         self.trace = trace
+        self.help = help  # what to do about it, when there is one concrete fix
 
     def __str__(self) -> str:
         head = f"{self.loc}: {self.kind}: {self.message}" if self.loc else f"{self.kind}: {self.message}"
@@ -57,6 +59,8 @@ class CnncError(Exception):
         if self.trace:
             lines.append("  expanded from:")
             lines.extend(f"    {frame}" for frame in self.trace)
+        if self.help:
+            lines.append(f"  help: {self.help}")
         return "\n".join(lines)
 
 

@@ -4,10 +4,10 @@ Shape errors name the layer, its input shape and, for merges, every branch's sha
 """
 from __future__ import annotations
 
-from .errors import ShapeError
+from .errors import ResolveError, ShapeError
 from .ir import Graph, Layer, Shape
 from .ops import MERGES, OPS, OpError
-from .limits import current as current_limits
+from .limits import current as current_limits, raise_help
 from .ops.base import Attrs
 from .tree import CompileWarning, RAux, RCall, RExpect, RMerge, RNode, ROp, RSeq
 
@@ -33,7 +33,7 @@ def _fmt(shape: Shape) -> str:
 class _Inferer:
     def __init__(self) -> None:
         self.layers: list[Layer] = []
-        self.names: set[str] = {"input"}
+        self.names: dict[str, object] = {"input": None}  # name -> the node that took it
         self.aux: list[tuple[str, str, Shape]] = []
         self.heads: list[str] = []
         self.in_head: str | None = None  # the train-only head being inferred
@@ -90,12 +90,12 @@ class _Inferer:
         if size * 4 > self.limits.activation_mb << 20:
             raise ShapeError(f"{_label(node)} outputs {_fmt(out)}, {size * 4 / 2**20:,.0f} MiB per "
                              f"image, over the limit of {self.limits.activation_mb:,} MiB (limit `activation_mb`)",
-                             node.loc, node.trace)
+                             node.loc, node.trace, raise_help("activation_mb", self.limits.activation_mb))
         self.params += sum(p.size for p in params)
         if self.params > self.limits.params:
             raise ShapeError(f"the network has more than {self.limits.params:,} parameters by {_label(node)} "
                              f"({sum(p.size for p in params):,} of them; limit `params`)",
-                             node.loc, node.trace)
+                             node.loc, node.trace, raise_help("params", self.limits.params))
 
     def _check_coverage(self, node: ROp, attrs: dict, shape: Shape) -> None:
         """A window wider than one cell whose stride is larger still never reads the cells in between."""
@@ -120,10 +120,23 @@ class _Inferer:
 
     def _claim(self, name: str, node) -> str:
         if name in self.names:
-            raise ShapeError(f"two layers are both named `{name}`; name one of them differently",
-                             node.loc, node.trace)
-        self.names.add(name)
+            raise ResolveError(_clash(name, node, self.names[name]), node.loc, node.trace)
+        self.names[name] = node
         return name
+
+
+def _clash(name: str, node, first) -> str:
+    """Which two layers want `name`, and which of the names cnnc made up (a layer without a written name
+    is named after its op, numbered: `conv`, `conv_1`, ...)."""
+    if first is None:
+        return f"a layer cannot be named `{name}`: that is the network input's name; choose another"
+
+    def who(n, this: str) -> str:
+        leaf = name.rsplit("/", 1)[-1]
+        how = "written in the file" if getattr(n, "name", None) == leaf else "made up by cnnc from its op"
+        return f"{this} ({how}{'' if n.loc is None else f', at {n.loc}'})"
+    return (f"two layers are both named `{name}`: {who(node, 'this one')} and {who(first, 'an earlier one')}; "
+            f"give the written one another name (`mine: conv(...)`)")
 
 
 # ---- the shape rules, shared with compiler/resolve.py (which tracks shapes for `in_channels`) -----------
@@ -149,7 +162,24 @@ def merge_output(node: RMerge, outs: list[tuple[str, Shape]]) -> Shape:
         return MERGES[node.op].infer([s for _, s in outs])
     except OpError as e:
         listing = "; ".join(f"{_origin(name, node.path)} {_fmt(s)}" for name, s in outs)
-        raise ShapeError(f"`{node.path}` {e}: {listing}", node.loc, node.trace) from None
+        raise ShapeError(f"`{node.path}` {e}: {listing}", node.loc, node.trace, _merge_help(node, outs)) from None
+
+
+def _merge_help(node: RMerge, outs: list[tuple[str, Shape]]) -> str:
+    """For an `add` or `mul` whose branches differ: the projection that makes a branch fit (a residual's
+    usual fix: a 1x1 conv on the shortcut, strided when the size halves)."""
+    if node.op not in ("add", "mul") or any(len(s) != 3 for _, s in outs):
+        return ""
+    changed = [(n, s) for n, s in outs if n.startswith(node.path + "/")]  # branches with layers of their own
+    target = (changed or outs)[-1][1]
+    name, shape = next(((n, s) for n, s in outs if s != target), outs[0])
+    if shape[1] % target[1] or shape[2] % target[2] or shape[1] // target[1] != shape[2] // target[2]:
+        return ""
+    stride = shape[1] // target[1]
+    conv = f"conv({target[0]}, 1x1{f', stride={stride}' if stride > 1 else ''})"
+    who = _origin(name, node.path) if name.startswith(node.path + "/") else "the merge's input (the shortcut)"
+    return (f"a 1x1 projection makes {who} {_fmt(shape)} fit {_fmt(target)}: "
+            f"`[{conv}, batchnorm]` as (or after) that branch")
 
 
 def check_expect(node: RExpect, shape: Shape) -> None:

@@ -57,3 +57,9 @@ def limits(base: Limits | None = None, **changes: int) -> Iterator[Limits]:
         yield value
     finally:
         _current.reset(token)
+
+
+def raise_help(name: str, value: int) -> str:
+    """The `help:` line of an error for a limit passed: how to raise it."""
+    return (f"if the network really is this large, raise the limit: `--limit {name}={value * 10}` on the command "
+            f"line, `cnnc.limits({name}={value * 10})` in Python")

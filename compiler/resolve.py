@@ -25,7 +25,7 @@ from ..errors import CnncError, Location, did_you_mean
 from .errors import ResolveError
 from .graph import check_expect, merge_output, op_output
 from .ir import Shape
-from .limits import current as current_limits
+from .limits import current as current_limits, raise_help
 from .ops import KINDS, OPS, PASSTHROUGH, Attrs, OpDef, OpError
 from .tree import (CompileWarning, RAux, RCall, RExpect, RMerge, RNode, ROp, RSeq, output_name,
                    without_calls)
@@ -98,6 +98,10 @@ class _Resolver:
 
     def _check_defaults(self, op: str, settings: dict[str, Setting]) -> None:
         key_loc = self.doc.source.loc
+        if op in self.doc.blocks:
+            raise ResolveError(f"`defaults` names `{op}`, which is a block, not an op: `defaults:` sets ops' "
+                               f"arguments; give a block parameter a default in its signature instead "
+                               f"(`{op}(..., NAME=VALUE)` under `blocks:`)", key_loc(("defaults", op, "<key>")))
         if op not in OPS:
             raise ResolveError(f"`defaults` names `{op}`, which is not an op{did_you_mean(op, OPS)}",
                                key_loc(("defaults", op, "<key>")))
@@ -240,7 +244,7 @@ class _Resolver:
         self.calls += 1
         if self.calls > self.limits.calls:
             raise self._error(f"the network expands to more than {self.limits.calls:,} calls (limit `calls`)",
-                              node.loc, scope)
+                              node.loc, scope, raise_help("calls", self.limits.calls))
         call = node.item.call
         args = [self._eval(a, node, scope) for a in call.args]
         kwargs = {}
@@ -276,7 +280,7 @@ class _Resolver:
         self.layers += 1
         if self.layers > self.limits.layers:
             raise self._error(f"the network expands to more than {self.limits.layers:,} layers (limit `layers`)",
-                              node.loc, scope)
+                              node.loc, scope, raise_help("layers", self.limits.layers))
         return ROp(path, spec.name, attrs, node.loc, scope.trace, arg_locs, name)
 
     def _site(self, node: CallNode, spec: OpDef) -> tuple[CallNode, dict[str, expr.Value], dict[str, Location]]:
@@ -298,7 +302,8 @@ class _Resolver:
             cycle = " -> ".join((*scope.stack[scope.stack.index(name):], name))
             raise self._error(f"block `{name}` calls itself ({cycle})", node.loc, scope)
         if len(scope.stack) >= self.limits.depth:
-            raise self._error(f"blocks nest more than {self.limits.depth} deep (limit `depth`)", node.loc, scope)
+            raise self._error(f"blocks nest more than {self.limits.depth} deep (limit `depth`)", node.loc, scope,
+                              raise_help("depth", self.limits.depth))
         env = self._bind(block.signature, node, args, kwargs, scope, shape)
         where = self._written.get(id(node))
         if where is None:  # the same for every expansion of this call site
@@ -385,5 +390,5 @@ class _Resolver:
                 return node.loc.shifted(call.args[names.index(arg)].col)
         return node.loc
 
-    def _error(self, message: str, loc: Location, scope: _Scope) -> CnncError:
-        return ResolveError(message, loc, scope.trace)
+    def _error(self, message: str, loc: Location, scope: _Scope, help: str = "") -> CnncError:
+        return ResolveError(message, loc, scope.trace, help)

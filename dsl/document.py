@@ -204,6 +204,10 @@ class _Builder:
                     raise SchemaError(f"{what} must be a positive integer, got {expr.describe(value)}"
                                       f"{expr.ROUNDING_HINT if isinstance(value, float) else ''}", loc)
             out.append(value)
+        if keys is None and len(out) == 2:  # the schema allows 1 to 3 axes; no op takes two
+            raise SchemaError(f"`input: {list(out)}` has 2 axes; write [channels, height, width] for an image "
+                              f"(e.g. [1, {out[0]}, {out[1]}]) or [features] for a vector: the batch axis is "
+                              f"implicit", self.src.loc(where))
         return tuple(out)
 
     def parse(self, text: str, start: str, path: NodePath) -> expr.Node | None:
@@ -323,16 +327,26 @@ def called_blocks(doc: Document) -> set[str]:
 
 # ---- schema errors ------------------------------------------------------------------------------
 def _schema_errors(error: ValidationError, src: Source) -> CnncError:
-    found: list[CnncError] = []
+    found: list[tuple[int, CnncError]] = []
     seen: set[NodePath] = set()
-    for e in error.errors():
+    unknown: set[tuple] = set()  # (parent path, key) of each unknown key, for the missing key it may be
+    details = error.errors()
+    for e in details:
         path = _yaml_path(e["loc"], src)
+        if e["type"] == "extra_forbidden" and path:
+            unknown.add(path[:-1])
+    for e in details:
+        path = _yaml_path(e["loc"], src)
+        if e["type"] == "missing" and path[:-1] in unknown:
+            continue  # `layer:` misspelt: the unknown key says it all (did you mean `layers`?)
         if path not in seen:  # a union's members each complain; the first says enough
             seen.add(path)
             at_key = e["type"] == "extra_forbidden" or (e["loc"] and e["loc"][-1] == "[key]")
             loc = src.positions.get(path + ("<key>",)) if at_key else None
-            found.append(SchemaError(_message(e, path), loc or src.loc(path)))
-    return found[0] if len(found) == 1 else MultipleErrors(found)
+            error_ = SchemaError(_message(e, path), loc or src.loc(path))
+            found.append((0 if e["type"] == "extra_forbidden" else 1, error_))
+    ordered = [err for _, err in sorted(found, key=lambda pair: pair[0])]  # the unknown keys first: they explain
+    return ordered[0] if len(ordered) == 1 else MultipleErrors(ordered)
 
 
 def _yaml_path(loc: tuple, src: Source) -> NodePath:
@@ -368,6 +382,11 @@ def _message(e: ErrorDetails, path: NodePath) -> str:
         return f"unknown key `{key}`{did_you_mean(str(key), allowed)}; expected one of: {', '.join(allowed)}"
     if e["type"] == "missing":
         return f"missing key `{path[-1] if path else e['loc'][-1]}`"
+    if e["type"] == "string_pattern_mismatch" and "A-Za-z_" in str(e.get("ctx", {}).get("pattern", "")):
+        got = str(e.get("input"))
+        fixed = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in got).lstrip("0123456789")
+        return (f"`{got}` is not a name: a name is ASCII letters, digits and `_`, not starting with a digit"
+                f"{f' (e.g. `{fixed}`)' if fixed else ''}")
     got = e.get("input")
     shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
     msg = e["msg"].removeprefix("Value error, ") if e["type"] == "value_error" else e["msg"]

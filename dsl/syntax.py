@@ -139,6 +139,14 @@ def _bin(op: str) -> Callable[[Any, Any, list[Node]], BinOp]:
     return method
 
 
+class _Misplaced(Exception):
+    """A well-formed text whose parts are in an order the language refuses (raised while building nodes)."""
+
+    def __init__(self, col: int, why: str):
+        super().__init__(why)
+        self.col, self.why = col, why
+
+
 @v_args(meta=True)
 class _ToNodes(Transformer):
     def int(self, meta, children):
@@ -201,6 +209,12 @@ class _ToNodes(Transformer):
     def call(self, meta, children):
         name, *rest = children
         args = rest[0] if rest and rest[0] is not None else []
+        keyword = next((a for a in args if isinstance(a, tuple)), None)
+        late = next((a for a in args[args.index(keyword):] if not isinstance(a, tuple)), None) if keyword else None
+        if late is not None and keyword is not None:
+            raise _Misplaced(late.col, f"a positional argument follows the keyword argument `{keyword[1]}=`: "
+                                       f"positional arguments come first; move this one before `{keyword[1]}=`, "
+                                       f"or name it too")
         positional = tuple(a for a in args if not isinstance(a, tuple))
         keywords = tuple((a[1], a[2], a[3]) for a in args if isinstance(a, tuple))
         return Call(_col(name), str(name), positional, keywords, has_parens=len(rest) > 0)
@@ -224,6 +238,12 @@ class _ToNodes(Transformer):
     def signature(self, meta, children):
         name, *rest = children
         params = rest[0] if rest and rest[0] is not None else []
+        first = next((p for p in params if p.default is not None), None)
+        late = next((p for p in params[params.index(first):] if p.default is None), None) if first else None
+        if late is not None and first is not None:
+            raise _Misplaced(late.col, f"parameter `{late.name}` has no default but follows `{first.name}`, which "
+                                       f"has one: parameters with defaults come last, e.g. `{name}({late.name}, "
+                                       f"{first.name}=...)`")
         return Signature(_col(name), str(name), tuple(params))
 
 
@@ -242,6 +262,10 @@ _WHAT = {"item": "a layer call such as `conv(64, 3x3)` or `block(1) x 2`",
 def _parse_cached(text: str, start: str) -> Node | tuple[int, str]:
     try:
         return _ToNodes().transform(_parser().parse(text, start=start))
+    except lark.exceptions.VisitError as e:
+        if isinstance(e.orig_exc, _Misplaced):
+            return (e.orig_exc.col, e.orig_exc.why)
+        raise
     except lark.exceptions.UnexpectedInput as e:
         return (_error_offset(e, text), _describe(e, text))
 

@@ -528,7 +528,7 @@ REFUSED = [  # (call, input shape, column of the argument pointed at, what the m
     pytest.param("channels(1, 7)", (6, 3, 3), 17, "stop=7 is beyond the input's 6 channels", id="channels-stop"),
     pytest.param("channels(3, stop=3)", (6, 3, 3), 17, "`channels(3, 3)` is empty", id="channels-empty"),
     pytest.param("channels(-1)", (6, 3, 3), 14, "must be an integer >= 0, got -1", id="channels-negative"),
-    pytest.param("prelu", (6, 3), 5, "needs a [channels, height, width] input", id="prelu-rank-2"),
+    pytest.param("conv(4, 1x1)", (6,), 5, "needs a [channels, height, width] input", id="conv-rank-1"),
 ]
 
 

@@ -83,6 +83,7 @@ KINDS: Mapping[str, Callable[[Value], Any]] = {
     "int": _int, "index": lambda v: _int(v, 0), "float": _float, "bool": _bool, "size": _pair, "kernel": _pair,
     "padding": _padding,
     "rate": lambda v: _check(0 <= _float(v) < 1, _float(v), "a rate in [0, 1)"),
+    "positive": lambda v: _check(_float(v) > 0, _float(v), "a number > 0"),
     "table": _table,
 }
 

@@ -26,7 +26,7 @@ def _bn_lower(layer: Layer, e: Emitter) -> list:
 BATCHNORM = OpDef(
     "batchnorm", "batch normalisation, inference form (running statistics); `scale=false` has no gamma "
     "(a constant 1, not a parameter)",
-    (Arg("eps", "float", 1e-5, "added to the variance before the square root"),
+    (Arg("eps", "positive", 1e-5, "added to the variance before the square root"),
      Arg("scale", "bool", True, "learn a gamma per channel (Keras `scale=False` has none)")),
     lambda a, s: s if len(s) in (1, 3) else spatial(s), _bn_params, no_macs, _bn_lower,
     Drawing("norm", labels.fixed("BN"), "BN"), per_channel=True)
@@ -84,13 +84,13 @@ LAYERNORM = OpDef(
     "layernorm", "layer normalisation over the channels at each position (ConvNeXt's `LayerNorm2d`, which "
     "uses eps=1e-6): `(x - mean) / sqrt(var + eps) * weight + bias`, mean and biased variance over C; "
     "`weight [C]` (ones), `bias [C]` (zeros)",
-    (Arg("eps", "float", 1e-5, "added to the variance before the square root"),),
+    (Arg("eps", "positive", 1e-5, "added to the variance before the square root"),),
     channel_first, _affine, no_macs, _layernorm_lower, Drawing("norm", labels.fixed("LN"), "LN"))
 GROUPNORM = OpDef(
     "groupnorm", "group normalisation (PyTorch `GroupNorm`): mean and biased variance over each group of "
     "C/groups channels and every position, then `weight [C]` (ones) and `bias [C]` (zeros) per channel",
     (Arg("groups", "int", doc="number of groups; must divide the channels"),
-     Arg("eps", "float", 1e-5, "added to the variance before the square root")),
+     Arg("eps", "positive", 1e-5, "added to the variance before the square root")),
     _groupnorm_infer, _affine, no_macs,
     lambda layer, e: [e.node(layer, "GroupNormalization", [e.t(layer.inputs[0]), *(p.name for p in layer.params)],
                              num_groups=layer.attrs["groups"], epsilon=layer.attrs["eps"], stash_type=1)],
