@@ -179,8 +179,9 @@ def _onnx_bench_model(path: Path) -> tuple[str, str, int | None, str]:
     import onnx
 
     from ..runtime.bench import count_macs
-    try:
-        proto = onnx.load(path, load_external_data=False)  # the graph and the weights' shapes suffice
+    from ..runtime.inplace import in_place
+    try:  # the graph and the weights' shapes suffice: their bytes stay in the file (runtime/inplace.py)
+        proto = onnx.load_from_string(in_place(path))
     except Exception as e:  # protobuf's DecodeError and friends
         raise CnncError(f"cannot read `{path}` as an ONNX model: {str(e).splitlines()[0]}") from None
     if proto.producer_name != "cnnc":
