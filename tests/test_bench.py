@@ -111,6 +111,9 @@ def test_cli_bench_errors_are_user_errors(tmp_path, cli):
     assert r.code == 2 and "fixed batch size of 1; cannot run batch 8" in r.err
     r = cli.run("bench", "missing.onnx", cwd=tmp_path)
     assert r.code == 2 and "no such file" in r.err
+    (tmp_path / "garbage.onnx").write_bytes(b"\xff\xff\xff\xff")
+    r = cli.run("bench", "garbage.onnx", cwd=tmp_path)
+    assert r.code == 2 and "cannot read `garbage.onnx` as an ONNX model" in r.err and "Traceback" not in r.err
     r = cli.run("bench", "lenet5", "--batch", "1,0")
     assert r.code == 2 and "expected a positive integer, got 0" in r.err
 
