@@ -50,14 +50,7 @@ class Fold:
 
 def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, Fold]]:
     """`graph` with every foldable conv + BN pair made one conv, and the recipes of the folded tensors."""
-    producer = {layer.output: layer for layer in graph.layers if layer.op not in PASSTHROUGH}
-    uses = graph.uses()
-    pairs: dict[str, tuple[Layer, int]] = {}  # conv name -> the BN folded into it, and into which weight
-    for bn in graph.layers:
-        conv = producer.get(bn.inputs[0]) if bn.op == "batchnorm" else None
-        at = _folds_into(conv) if conv is not None else None
-        if conv is not None and at is not None and uses[conv.output] == 1:
-            pairs[conv.name] = bn, at
+    pairs = _foldable(graph, "batchnorm")
     if not pairs:
         return graph, {}
     folded = {bn.name for bn, _ in pairs.values()}
@@ -65,6 +58,20 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, Fold]]:
     layers = tuple(_fold(layer, *pairs[layer.name], recipes) if layer.name in pairs else layer
                    for layer in graph.layers if layer.name not in folded)
     return replace(graph, layers=layers), recipes
+
+
+def _foldable(graph: Graph, op: str) -> dict[str, tuple[Layer, int]]:
+    """conv name -> the `op` layer (a batchnorm, a scale) that reads its output, the only reader of it,
+    and the index of the conv's parameter it folds into."""
+    producer = {layer.output: layer for layer in graph.layers if layer.op not in PASSTHROUGH}
+    uses = graph.uses()
+    pairs: dict[str, tuple[Layer, int]] = {}
+    for layer in graph.layers:
+        conv = producer.get(layer.inputs[0]) if layer.op == op else None
+        at = _folds_into(conv) if conv is not None else None
+        if conv is not None and at is not None and uses[conv.output] == 1:
+            pairs[conv.name] = layer, at
+    return pairs
 
 
 def _folds_into(layer: Layer) -> int | None:
@@ -103,14 +110,7 @@ class Scaled:
 def fold_scales(graph: Graph) -> tuple[Graph, dict[str, Scaled]]:
     """`graph` with every constant scale read from a foldable conv's output (and nothing else reading that
     output) folded into the conv, and the recipes of the scaled tensors."""
-    producer = {layer.output: layer for layer in graph.layers if layer.op not in PASSTHROUGH}
-    uses = graph.uses()
-    pairs: dict[str, tuple[Layer, int]] = {}  # conv name -> the scale folded into it, and from which param
-    for scale in graph.layers:
-        conv = producer.get(scale.inputs[0]) if scale.op == "scale" else None
-        at = _folds_into(conv) if conv is not None else None
-        if conv is not None and at is not None and uses[conv.output] == 1:
-            pairs[conv.name] = scale, at
+    pairs = _foldable(graph, "scale")
     if not pairs:
         return graph, {}
     folded = {scale.name for scale, _ in pairs.values()}
