@@ -124,15 +124,30 @@ def weights_mapping(checkpoint: str | os.PathLike, net: str | os.PathLike | Docu
                     weights_map: WeightsMap | None = None) -> list:
     """How `checkpoint` maps onto the network's parameters: `compiler.mapping.Entry` rows (checkpoint
     name, cnnc name, shape, layout change, how it was decided), for review before compiling with it."""
-    from .compiler import checkpoint as _checkpoint
-
     full = _build_full(load(net))
     graph = _view(full, aux)
-    values, entries = _checkpoint.assign(full, graph, checkpoint, weights_map)
+    values, entries = _assign(full, graph, checkpoint, weights_map)
     if not entries:  # the file uses the network's own names
         from .compiler.mapping import Entry
         entries = [Entry(p.name, p.name, p.shape, "", "name") for p, _ in values]
     return entries
+
+
+def _assign(full: Graph, graph: Graph, weights: Any, weights_map: Any) -> tuple[list, list]:
+    """compiler.checkpoint.assign, its error told of the shipped flavour that a foreign checkpoint more
+    likely fits (cnnc's plain `resnet50` is Keras's; torchvision's is `resnet50_torchvision`)."""
+    from .compiler import checkpoint
+    from .compiler.errors import WeightsError
+
+    try:
+        return checkpoint.assign(full, graph, weights, weights_map)
+    except WeightsError as e:
+        other = f"{full.name}_torchvision"
+        if not e.help and other in shipped_names() and isinstance(weights, (str, os.PathLike)) \
+                and Path(weights).suffix in (".pth", ".pt", ".bin", ".safetensors"):
+            e.help = (f"`{full.name}` is cnnc's own flavour; a torchvision checkpoint fits `{other}`: "
+                      f"`cnnc weights map {Path(weights).name} {other}`")
+        raise
 
 
 def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: Weights | None, dtype: DType,
@@ -158,8 +173,7 @@ def _lowered(net: str | os.PathLike | Document, seed: int, aux: bool, weights: W
     if weights is None:
         metadata["cnnc.seed"] = str(seed)
     else:
-        from .compiler import checkpoint
-        values, _ = checkpoint.assign(full, graph, weights, weights_map)
+        values, _ = _assign(full, graph, weights, weights_map)
         metadata["cnnc.weights"] = Path(weights).name if isinstance(weights, (str, os.PathLike)) else "given"
     if dtype != "float32":
         metadata["cnnc.dtype"] = dtype

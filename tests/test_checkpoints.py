@@ -159,6 +159,14 @@ def test_a_checkpoint_that_does_not_fit_lists_what_is_left_with_candidates(tmp_p
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_a_torchvision_checkpoint_given_to_cnnc_s_own_flavour_names_the_torchvision_one(tmp_path, cli):
+    tensors, _ = fixture("resnet18_torchvision.json")
+    write_pth(tmp_path / "r.pth", tensors)
+    r = cli.run("compile", "alexnet", "--weights", str(tmp_path / "r.pth"), "-o", str(tmp_path / "x.onnx"))
+    assert r.code == 2 and "help: `alexnet` is cnnc's own flavour; a torchvision checkpoint fits " \
+                           "`alexnet_torchvision`" in r.err, r.err
+
+
 def test_weights_map_renames_exactly_or_by_pattern_and_drops(tmp_path):
     tensors, truth = fixture("resnet18_torchvision.json")
     renamed = {f"backbone.{k}" if k.startswith("layer") else k: v for k, v in tensors.items()}
