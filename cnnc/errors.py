@@ -41,16 +41,20 @@ class CnncError(Exception):
     the concrete fix). The CLI exits 2 on it."""
 
     kind = "error"
+    code = "E0000"  # each subclass has its own; a raise site may give a finer one (cnnc/explain.py lists them)
 
-    def __init__(self, message: str, loc: Location | None = None, trace: tuple[str, ...] = (), help: str = ""):
+    def __init__(self, message: str, loc: Location | None = None, trace: tuple[str, ...] = (), help: str = "",
+                 code: str = ""):
         super().__init__(message)
         self.message = message
         self.loc = loc
         self.trace = trace
         self.help = help  # what to do about it, when there is one concrete fix
+        self.code = code or type(self).code
 
     def __str__(self) -> str:
-        head = f"{self.loc}: {self.kind}: {self.message}" if self.loc else f"{self.kind}: {self.message}"
+        kind = f"{self.kind}[{self.code}]"
+        head = f"{self.loc}: {kind}: {self.message}" if self.loc else f"{kind}: {self.message}"
         lines = [head]
         if self.loc and self.loc.text:
             text, col = _window(self.loc.text.rstrip("\n").expandtabs(1), self.loc.col - 1)

@@ -106,7 +106,7 @@ def match(params: Iterable[Param], tensors: Mapping[str, np.ndarray], source: st
             lines += [f"    {n}" for n in names[:50]] + ([f"    ... and {len(names) - 50} more"]
                                                           if len(names) > 50 else [])
         lines.append("  (`cnnc weights NET -o template.safetensors` writes every expected name and shape)")
-        raise WeightsError("\n".join(lines))
+        raise WeightsError("\n".join(lines), code="E0601")
     bad = [p.name for p in params if not np.isfinite(tensors[p.name]).all()]
     if bad:
         raise WeightsError(f"`{source}`: {len(bad)} tensors hold NaN or infinity: {', '.join(bad[:10])}")

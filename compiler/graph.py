@@ -90,12 +90,12 @@ class _Inferer:
         if size * 4 > self.limits.activation_mb << 20:
             raise ShapeError(f"{_label(node)} outputs {_fmt(out)}, {size * 4 / 2**20:,.0f} MiB per "
                              f"image, over the limit of {self.limits.activation_mb:,} MiB (limit `activation_mb`)",
-                             node.loc, node.trace, raise_help("activation_mb", self.limits.activation_mb))
+                             node.loc, node.trace, raise_help("activation_mb", self.limits.activation_mb), "E0801")
         self.params += sum(p.size for p in params)
         if self.params > self.limits.params:
             raise ShapeError(f"the network has more than {self.limits.params:,} parameters by {_label(node)} "
                              f"({sum(p.size for p in params):,} of them; limit `params`)",
-                             node.loc, node.trace, raise_help("params", self.limits.params))
+                             node.loc, node.trace, raise_help("params", self.limits.params), "E0801")
 
     def _check_coverage(self, node: ROp, attrs: dict, shape: Shape) -> None:
         """A window wider than one cell whose stride is larger still never reads the cells in between."""
@@ -103,7 +103,7 @@ class _Inferer:
         if kernel and stride and any(1 < k < s for k, s in zip(kernel, stride)):
             self.warnings.append(CompileWarning(
                 f"{_label(node)} has kernel {kernel[0]}x{kernel[1]} and stride {stride[0]}x{stride[1]}: "
-                f"some input cells are never read", node.loc))
+                f"some input cells are never read", node.loc, "W0002"))
             self.warning_heads.append(self.in_head)
 
     def merge(self, node: RMerge, x: str, shape: Shape) -> tuple[str, Shape]:
@@ -120,7 +120,7 @@ class _Inferer:
 
     def _claim(self, name: str, node) -> str:
         if name in self.names:
-            raise ResolveError(_clash(name, node, self.names[name]), node.loc, node.trace)
+            raise ResolveError(_clash(name, node, self.names[name]), node.loc, node.trace, code="E0403")
         self.names[name] = node
         return name
 
@@ -162,7 +162,8 @@ def merge_output(node: RMerge, outs: list[tuple[str, Shape]]) -> Shape:
         return MERGES[node.op].infer([s for _, s in outs])
     except OpError as e:
         listing = "; ".join(f"{_origin(name, node.path)} {_fmt(s)}" for name, s in outs)
-        raise ShapeError(f"`{node.path}` {e}: {listing}", node.loc, node.trace, _merge_help(node, outs)) from None
+        raise ShapeError(f"`{node.path}` {e}: {listing}", node.loc, node.trace, _merge_help(node, outs),
+                         "E0501") from None
 
 
 def _merge_help(node: RMerge, outs: list[tuple[str, Shape]]) -> str:
@@ -184,12 +185,13 @@ def _merge_help(node: RMerge, outs: list[tuple[str, Shape]]) -> str:
 
 def check_expect(node: RExpect, shape: Shape) -> None:
     if tuple(node.shape) != shape:
-        raise ShapeError(f"expected shape {_fmt(node.shape)} here, but it is {_fmt(shape)}", node.loc, node.trace)
+        raise ShapeError(f"expected shape {_fmt(node.shape)} here, but it is {_fmt(shape)}", node.loc, node.trace,
+                         code="E0502")
 
 
 def _op_error(node: ROp, shape: Shape, e: OpError) -> ShapeError:
     loc = node.arg_locs.get(e.arg, node.loc) if e.arg is not None else node.loc
-    return ShapeError(f"{_label(node)} on input {_fmt(shape)}: {e}", loc, node.trace)
+    return ShapeError(f"{_label(node)} on input {_fmt(shape)}: {e}", loc, node.trace, code="E0503")
 
 
 def _label(node: ROp) -> str:

@@ -243,7 +243,7 @@ def plan(layers: Iterable[Layer], shapes: Mapping[str, tuple[int, ...]], source:
     left = [(theirs, [u for u in ours if u.name not in skip]) for theirs, ours in matcher.left]
     left = [(theirs, ours) for theirs, ours in left if theirs or ours]
     if left:
-        raise WeightsError(_unmatched(left, source))
+        raise WeightsError(_unmatched(left, source), code="E0601")
     return entries
 
 

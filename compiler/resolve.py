@@ -47,7 +47,7 @@ def resolve(doc: Document) -> tuple[RSeq, tuple[CompileWarning, ...]]:
     shape = tuple(doc.input)
     tree, _ = resolver.seq(doc.layers, "", _Scope({**resolver.constants, **_shape_names(shape)}), shape)
     used = called_blocks(doc)
-    unused = [CompileWarning(f"block `{name}` is defined but never used", block.loc)
+    unused = [CompileWarning(f"block `{name}` is defined but never used", block.loc, "W0001")
               for name, block in doc.blocks.items() if name not in used]
     return tree, tuple(unused)
 
@@ -101,10 +101,11 @@ class _Resolver:
         if op in self.doc.blocks:
             raise ResolveError(f"`defaults` names `{op}`, which is a block, not an op: `defaults:` sets ops' "
                                f"arguments; give a block parameter a default in its signature instead "
-                               f"(`{op}(..., NAME=VALUE)` under `blocks:`)", key_loc(("defaults", op, "<key>")))
+                               f"(`{op}(..., NAME=VALUE)` under `blocks:`)", key_loc(("defaults", op, "<key>")),
+                               code="E0402")
         if op not in OPS:
             raise ResolveError(f"`defaults` names `{op}`, which is not an op{did_you_mean(op, OPS)}",
-                               key_loc(("defaults", op, "<key>")))
+                               key_loc(("defaults", op, "<key>")), code="E0401")
         args = {a.name: a for a in OPS[op].args}
         for key, setting in settings.items():
             if key not in args:
@@ -244,7 +245,7 @@ class _Resolver:
         self.calls += 1
         if self.calls > self.limits.calls:
             raise self._error(f"the network expands to more than {self.limits.calls:,} calls (limit `calls`)",
-                              node.loc, scope, raise_help("calls", self.limits.calls))
+                              node.loc, scope, raise_help("calls", self.limits.calls), "E0801")
         call = node.item.call
         args = [self._eval(a, node, scope) for a in call.args]
         kwargs = {}
@@ -260,7 +261,7 @@ class _Resolver:
             return op, op_output(op, shape)[1]
         known = [*self.doc.blocks, *OPS]
         raise self._error(f"unknown op or block `{call.name}`{did_you_mean(call.name, known)}",
-                          node.loc.shifted(call.col), scope)
+                          node.loc.shifted(call.col), scope, code="E0401")
 
     def op(self, node: CallNode, path: str, args: list, kwargs: dict, scope: _Scope,
            name: str | None = None) -> ROp:
@@ -276,11 +277,11 @@ class _Resolver:
                 attrs = self._bound[key] = spec.bind(args, {**defaults, **kwargs})
         except OpError as e:
             loc = arg_locs.get(e.arg, node.loc) if e.arg is not None else node.loc
-            raise self._error(str(e), loc, scope) from None
+            raise self._error(str(e), loc, scope, code="E0404") from None
         self.layers += 1
         if self.layers > self.limits.layers:
             raise self._error(f"the network expands to more than {self.limits.layers:,} layers (limit `layers`)",
-                              node.loc, scope, raise_help("layers", self.limits.layers))
+                              node.loc, scope, raise_help("layers", self.limits.layers), "E0801")
         return ROp(path, spec.name, attrs, node.loc, scope.trace, arg_locs, name)
 
     def _site(self, node: CallNode, spec: OpDef) -> tuple[CallNode, dict[str, expr.Value], dict[str, Location]]:
@@ -303,7 +304,7 @@ class _Resolver:
             raise self._error(f"block `{name}` calls itself ({cycle})", node.loc, scope)
         if len(scope.stack) >= self.limits.depth:
             raise self._error(f"blocks nest more than {self.limits.depth} deep (limit `depth`)", node.loc, scope,
-                              raise_help("depth", self.limits.depth))
+                              raise_help("depth", self.limits.depth), "E0801")
         env = self._bind(block.signature, node, args, kwargs, scope, shape)
         where = self._written.get(id(node))
         if where is None:  # the same for every expansion of this call site
@@ -376,7 +377,7 @@ class _Resolver:
         try:
             return expr.evaluate(node, env, loc)
         except ExprError as e:
-            raise ExprError(e.message, e.loc, scope.trace) from None
+            raise ExprError(e.message, e.loc, scope.trace, e.help, e.code) from None
 
     def _arg_loc(self, node: CallNode, arg: str | None, block: str | None = None) -> Location:
         """Where argument `arg` of a call is written: its keyword, or its position for a block."""
@@ -390,5 +391,5 @@ class _Resolver:
                 return node.loc.shifted(call.args[names.index(arg)].col)
         return node.loc
 
-    def _error(self, message: str, loc: Location, scope: _Scope, help: str = "") -> CnncError:
-        return ResolveError(message, loc, scope.trace, help)
+    def _error(self, message: str, loc: Location, scope: _Scope, help: str = "", code: str = "") -> CnncError:
+        return ResolveError(message, loc, scope.trace, help, code)

@@ -113,7 +113,7 @@ class _Unpickler(pickle.Unpickler):
         if (module, name) not in _ALLOWED:
             raise WeightsError(f"`{self.archive.path}` refers to `{module}.{name}`, which a checkpoint of tensors "
                                f"never needs; cnnc refuses it (a pickle can run any code it names) and runs "
-                               f"nothing from the file")
+                               f"nothing from the file", code="E0602")
         return _ALLOWED[(module, name)]
 
     def persistent_load(self, pid: Any) -> _Storage:

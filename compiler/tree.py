@@ -85,12 +85,12 @@ class CompileWarning(UserWarning):
     """Something legal but probably unintended, such as a block that is never used; `build` issues
     these through Python's `warnings`, and the CLI prints them as `file:line:col: warning: ...`."""
 
-    def __init__(self, message: str, loc: Location):
+    def __init__(self, message: str, loc: Location, code: str = "W0000"):
         super().__init__(message)
-        self.message, self.loc = message, loc
+        self.message, self.loc, self.code = message, loc, code
 
     def __str__(self) -> str:
-        return f"{self.loc}: warning: {self.message}"
+        return f"{self.loc}: warning[{self.code}]: {self.message}"
 
 
 @overload

@@ -331,10 +331,7 @@ def _schema_errors(error: ValidationError, src: Source) -> CnncError:
     seen: set[NodePath] = set()
     unknown: set[tuple] = set()  # (parent path, key) of each unknown key, for the missing key it may be
     details = error.errors()
-    for e in details:
-        path = _yaml_path(e["loc"], src)
-        if e["type"] == "extra_forbidden" and path:
-            unknown.add(path[:-1])
+    unknown.update(p[:-1] for e in details if e["type"] == "extra_forbidden" and (p := _yaml_path(e["loc"], src)))
     for e in details:
         path = _yaml_path(e["loc"], src)
         if e["type"] == "missing" and path[:-1] in unknown:
@@ -343,7 +340,7 @@ def _schema_errors(error: ValidationError, src: Source) -> CnncError:
             seen.add(path)
             at_key = e["type"] == "extra_forbidden" or (e["loc"] and e["loc"][-1] == "[key]")
             loc = src.positions.get(path + ("<key>",)) if at_key else None
-            error_ = SchemaError(_message(e, path), loc or src.loc(path))
+            error_ = SchemaError(_message(e, path), loc or src.loc(path), code=_CODES.get(e["type"], ""))
             found.append((0 if e["type"] == "extra_forbidden" else 1, error_))
     ordered = [err for _, err in sorted(found, key=lambda pair: pair[0])]  # the unknown keys first: they explain
     return ordered[0] if len(ordered) == 1 else MultipleErrors(ordered)
@@ -372,6 +369,7 @@ def _is_tag(element: str) -> bool:
 
 
 _TOP_LEVEL_KEYS = list(schema.Network.model_fields)
+_CODES = {"extra_forbidden": "E0201", "missing": "E0202", "string_pattern_mismatch": "E0203"}
 
 
 def _message(e: ErrorDetails, path: NodePath) -> str:

@@ -38,7 +38,7 @@ def evaluate(node: Node, env: Mapping[str, Value], loc: Location) -> Value:
             if name in SYMBOLS:
                 return SYMBOLS[name]
             raise ExprError(f"unknown name `{name}`{did_you_mean(name, [*env, *SYMBOLS])}",
-                            loc.shifted(node.col))
+                            loc.shifted(node.col), code="E0301")
         case ListExpr(items=items):
             return tuple(evaluate(i, env, loc) for i in items)
         case Neg(operand=operand):

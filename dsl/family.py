@@ -115,7 +115,7 @@ def choose(data: dict, selection: Selection, evaluate: Evaluate, loc: Callable[[
             node = expr.parse(value, "expr", where.shifted(len(name) + 1)) if isinstance(value, str) else None
             given[name] = expr.evaluate(node, values, where.shifted(len(name) + 1)) if node else value
         except CnncError as e:
-            raise CnncError(f"--set {name}: {e.message}", e.loc) from None
+            raise CnncError(f"--set {name}: {e.message}", e.loc, code=e.code) from None
     return variant, given
 
 

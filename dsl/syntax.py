@@ -142,9 +142,9 @@ def _bin(op: str) -> Callable[[Any, Any, list[Node]], BinOp]:
 class _Misplaced(Exception):
     """A well-formed text whose parts are in an order the language refuses (raised while building nodes)."""
 
-    def __init__(self, col: int, why: str):
+    def __init__(self, col: int, why: str, code: str):
         super().__init__(why)
-        self.col, self.why = col, why
+        self.col, self.why, self.code = col, why, code
 
 
 @v_args(meta=True)
@@ -214,7 +214,7 @@ class _ToNodes(Transformer):
         if late is not None and keyword is not None:
             raise _Misplaced(late.col, f"a positional argument follows the keyword argument `{keyword[1]}=`: "
                                        f"positional arguments come first; move this one before `{keyword[1]}=`, "
-                                       f"or name it too")
+                                       f"or name it too", "E0303")
         positional = tuple(a for a in args if not isinstance(a, tuple))
         keywords = tuple((a[1], a[2], a[3]) for a in args if isinstance(a, tuple))
         return Call(_col(name), str(name), positional, keywords, has_parens=len(rest) > 0)
@@ -243,7 +243,7 @@ class _ToNodes(Transformer):
         if late is not None and first is not None:
             raise _Misplaced(late.col, f"parameter `{late.name}` has no default but follows `{first.name}`, which "
                                        f"has one: parameters with defaults come last, e.g. `{name}({late.name}, "
-                                       f"{first.name}=...)`")
+                                       f"{first.name}=...)`", "E0304")
         return Signature(_col(name), str(name), tuple(params))
 
 
@@ -259,12 +259,12 @@ _WHAT = {"item": "a layer call such as `conv(64, 3x3)` or `block(1) x 2`",
 
 
 @lru_cache(maxsize=4096)
-def _parse_cached(text: str, start: str) -> Node | tuple[int, str]:
+def _parse_cached(text: str, start: str) -> Node | tuple[int, str] | tuple[int, str, str]:
     try:
         return _ToNodes().transform(_parser().parse(text, start=start))
     except lark.exceptions.VisitError as e:
         if isinstance(e.orig_exc, _Misplaced):
-            return (e.orig_exc.col, e.orig_exc.why)
+            return (e.orig_exc.col, e.orig_exc.why, e.orig_exc.code)
         raise
     except lark.exceptions.UnexpectedInput as e:
         return (_error_offset(e, text), _describe(e, text))
@@ -300,10 +300,11 @@ def parse(text: str, start: str, loc: Location) -> Node:
     """Parse `text` as `start` ('item', 'signature' or 'expr'); errors are located from `loc`."""
     result = _too_complex(text) or _parse_cached(text, start)
     if isinstance(result, tuple):
-        col, why = result
+        col, why, *code = result
         shown = text if len(text) <= 80 else text[:77] + "..."
         shown = shown.replace("\n", "\\n").replace("\r", "\\r").replace("\t", " ")
-        raise ExprError(f"cannot read `{shown}` as {_WHAT[start]}: {why}", loc.shifted(col))
+        raise ExprError(f"cannot read `{shown}` as {_WHAT[start]}: {why}", loc.shifted(col),
+                        code=code[0] if code else "E0302")
     return result
 
 

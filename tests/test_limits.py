@@ -61,8 +61,8 @@ def test_an_unused_block_is_a_located_warning_not_an_error(tmp_path, cli):
                     "  dead: helper\nlayers:\n  - used\n")
     r = cli.run("check", str(path), timeout=60)
     assert r.code == 0
-    assert "n.yaml:6:3: warning: block `dead` is defined but never used" in r.err
-    assert "n.yaml:5:3: warning: block `helper` is defined but never used" in r.err  # used only by dead code
+    assert "n.yaml:6:3: warning[W0001]: block `dead` is defined but never used" in r.err
+    assert "n.yaml:5:3: warning[W0001]: block `helper` is defined but never used" in r.err  # used only by dead code
     assert "used`" not in r.err.replace("never used", "")
 
 

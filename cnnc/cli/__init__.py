@@ -54,6 +54,8 @@ def _run(args: argparse.Namespace) -> int:
             return args.run(args) or 0
     except CnncError as e:
         print(str(e), file=sys.stderr)
+        if e.loc is not None and not e.code.endswith("00"):  # a mistake in a file, explained at length
+            print(f"  (`cnnc explain {e.code}` says more)", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

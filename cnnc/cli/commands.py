@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .common import Command
+from .explain import EXPLAIN
 from .lsp import LSP
 from .network import CHECK, COMPILE, DRAW, EXPAND, EXPORT_TRITON, LIST, OPS, SCHEMA, SUMMARY, WEIGHTS
 from .runtime import BENCH, QUANTIZE, RUN
@@ -10,5 +11,5 @@ from .runtime import BENCH, QUANTIZE, RUN
 COMMANDS: tuple[Command, ...] = (
     LIST, CHECK, SUMMARY, EXPAND, DRAW, SCHEMA, OPS, EXPORT_TRITON, COMPILE, WEIGHTS,  # about a network file
     RUN, BENCH, QUANTIZE,  # running a model in ONNX Runtime
-    LSP,  # for editors
+    LSP, EXPLAIN,  # for editors, and for what a message means
 )
