@@ -529,6 +529,9 @@ REFUSED = [  # (call, input shape, column of the argument pointed at, what the m
     pytest.param("channels(3, stop=3)", (6, 3, 3), 17, "`channels(3, 3)` is empty", id="channels-empty"),
     pytest.param("channels(-1)", (6, 3, 3), 14, "must be an integer >= 0, got -1", id="channels-negative"),
     pytest.param("conv(4, 1x1)", (6,), 5, "needs a [channels, height, width] input", id="conv-rank-1"),
+    pytest.param("maxpool(3x3, padding=3)", (6, 9, 9), 18, "a pool's padding must be smaller than its window",
+                 id="pool-padding-as-large-as-the-window"),
+    pytest.param("lrn(alpha=0)", (6, 3, 3), 9, "`lrn` argument `alpha` must be a number > 0", id="lrn-alpha-0"),
 ]
 
 

@@ -42,8 +42,8 @@ LRN = OpDef(
     "`x / (bias + alpha / size * sum of x^2 over size maps) ^ beta`; the AlexNet paper's k=2, alpha=1e-4 "
     "undivided is `lrn(5, 0.0005, 0.75, 2)`",
     (Arg("size", "int", 5, "number of neighbouring maps summed over (odd)"),
-     Arg("alpha", "float", 1e-4, "scale of the sum (divided by `size`)"),
-     Arg("beta", "float", 0.75, "exponent"), Arg("bias", "float", 1.0, "added before the exponent")),
+     Arg("alpha", "positive", 1e-4, "scale of the sum (divided by `size`)"),
+     Arg("beta", "positive", 0.75, "exponent"), Arg("bias", "positive", 1.0, "added before the exponent")),
     lambda a, s: _lrn_infer(a, s), no_params, no_macs,
     lambda layer, e: [e.node(layer, "LRN", [e.t(layer.inputs[0])],
                              **{k: layer.attrs[k] for k in ("size", "alpha", "beta", "bias")})],

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from ..ir import Layer, Shape
 from . import labels
-from .base import PADDING_DOC, Arg, Attrs, Drawing, Emitter, Lowering, OpDef, no_macs, no_params, spatial, windowed
+from .base import (PADDING_DOC, Arg, Attrs, Drawing, Emitter, Lowering, OpDef, OpError, no_macs, no_params, spatial,
+                   windowed)
 
 WINDOW_ARGS = (Arg("kernel", "kernel", doc="window size, e.g. 3x3"),
                Arg("stride", "size", None, "step; defaults to the kernel size"),
@@ -18,7 +19,12 @@ def window_prepare(a: Attrs, shape: Shape) -> Attrs:
 
 
 def window_infer(a: Attrs, shape: Shape) -> Shape:
-    return windowed(a, shape, a["kernel"])[0]
+    out, pads = windowed(a, shape, a["kernel"])
+    kh, kw = a["kernel"]
+    if max(pads[0], pads[2]) >= kh or max(pads[1], pads[3]) >= kw:  # ONNX Runtime refuses such a model
+        raise OpError(f"a pool's padding must be smaller than its window: padding (top, left, bottom, right) "
+                      f"{list(pads)} with kernel {kh}x{kw}", "padding")
+    return out
 
 
 def _pool(op_type: str) -> Lowering:
