@@ -191,7 +191,7 @@ def check_expect(node: RExpect, shape: Shape) -> None:
 
 def _op_error(node: ROp, shape: Shape, e: OpError) -> ShapeError:
     loc = node.arg_locs.get(e.arg, node.loc) if e.arg is not None else node.loc
-    return ShapeError(f"{_label(node)} on input {_fmt(shape)}: {e}", loc, node.trace, code="E0503")
+    return ShapeError(f"{_label(node)} on input {_fmt(shape)}: {e}", loc, node.trace, e.help, "E0503")
 
 
 def _label(node: ROp) -> str:

@@ -55,6 +55,12 @@ def test_a_mistake_s_message_carries_its_code_and_points_to_explain(tmp_path, cl
     assert r.code == 2 and f"[{code}]: " in r.err and f"`cnnc explain {code}` says more" in r.err, r.err
 
 
+def test_a_kernel_larger_than_its_input_says_how_to_fit(tmp_path, cli):
+    (tmp_path / "t.yaml").write_text("network: t\ninput: [3, 8, 8]\nlayers:\n  - conv(8, 9x9)\n")
+    r = cli.run("check", str(tmp_path / "t.yaml"))
+    assert r.code == 2 and "help: `padding=same` keeps the size" in r.err and "(its input is 8 high)" in r.err
+
+
 def test_a_limit_and_a_warning_carry_theirs(tmp_path, cli):
     (tmp_path / "t.yaml").write_text("network: t\ninput: [3, 8, 8]\nlayers:\n  - relu x 50\n")
     r = cli.run("check", str(tmp_path / "t.yaml"), "--limit", "layers=10")

@@ -20,11 +20,12 @@ Attrs = dict[str, Any]
 
 
 class OpError(Exception):
-    """A bad argument or shape; `arg` names the argument to point at, when there is one."""
+    """A bad argument or shape; `arg` names the argument to point at, when there is one, and `help` the
+    fix, when there is one."""
 
-    def __init__(self, message: str, arg: str | None = None):
+    def __init__(self, message: str, arg: str | None = None, help: str = ""):
         super().__init__(message)
-        self.arg = arg
+        self.arg, self.help = arg, help
 
 
 # ---- argument types -----------------------------------------------------------------------------
@@ -130,7 +131,9 @@ def window(size: int, k: int, s: int, d: int, padding, axis: int, ceil_mode: boo
     span = size + before + after - eff
     if span < 0:
         raise OpError(f"the kernel's {'height' if axis == 0 else 'width'} ({eff}) is larger than the "
-                      f"padded input's ({size + before + after})", "kernel")
+                      f"padded input's ({size + before + after})", "kernel",
+                      f"`padding=same` keeps the size; otherwise use a smaller kernel, or downsample less "
+                      f"before this layer (its input is {size} {'high' if axis == 0 else 'wide'})")
     out = (-(-span // s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= size + before:
         out -= 1
