@@ -81,6 +81,18 @@ def test_every_shipped_network_draws_with_its_input_and_output_shapes(name):
     assert "×".join(map(str, graph.output_shape)) in shown
 
 
+@pytest.mark.parametrize("name", names())
+def test_no_picture_is_wider_than_a_row_and_a_long_named_sequence_is_cut_into_frames(name):
+    from cnnc.draw.overview import MAX_ROW
+    width = float(ET.fromstring(drawn(name)).get("width"))
+    assert width <= MAX_ROW + 200, f"{name} is {width:.0f} wide"  # a row, the margins and the turn
+
+
+def test_mobilenet_v3_s_bnecks_are_drawn_as_numbered_frames():
+    shown = labels(drawn("mobilenet_v3_large"))
+    assert "bnecks (1 of 2)" in shown and "bnecks (2 of 2)" in shown and "bnecks" not in shown
+
+
 def test_folded_modules_show_the_range_of_names_and_every_name_in_the_tooltip():
     svg = drawn("inception_v3")
     assert "mixed4 – mixed7" in labels(svg)

@@ -58,9 +58,10 @@ def _units(links: list[Link], graph: Graph) -> tuple[list[Unit], list[str | None
     pending: str | None = None
     shown = graph.input_shape
     for i, (item, shape) in enumerate(links):
-        units.append(unit(item))
-        into.append(pending)
-        pending = None
+        for piece in _pieces(item) if isinstance(item, DGroup) else [item]:
+            units.append(unit(piece))
+            into.append(pending)
+            pending = None
         if shape is not None and shape != shown and i < len(links) - 1 and not isinstance(item, DAux):
             pending, shown = shape_text(shape), shape
     units.append(_tag_unit("output", graph.output_shape))
@@ -218,6 +219,28 @@ def _group_unit(item: DGroup) -> Unit:
         _paint_row(svg, inner, x + GROUP_PAD + (w - 2 * GROUP_PAD - iw) / 2, y)
         svg.end()
     return Unit(w, up, down, paint, legend_keys)
+
+
+def _pieces(item: DGroup) -> list[DGroup]:
+    """A named sequence too wide for one row (MobileNet-v3's `bnecks`), cut into frames of about equal
+    width that fit, titled `bnecks (1 of 2)`, ...; one that fits, itself."""
+    widths = [unit(d).w for d in item.items]
+    total = sum(widths) + INNER_GAP * (len(widths) - 1)
+    limit = MAX_ROW - 2 * GROUP_PAD - 60  # room for the arrows and shapes beside it
+    if total <= limit or len(widths) < 2:
+        return [item]
+    target = total / -(-total // limit)
+    parts: list[list[Drawn]] = [[]]
+    width = 0.0
+    for d, w in zip(item.items, widths):
+        if parts[-1] and width + INNER_GAP + w / 2 > target:
+            parts.append([])
+            width = 0.0
+        parts[-1].append(d)
+        width += (INNER_GAP if width else 0.0) + w
+    n = len(parts)
+    return [DGroup(f"{item.title} ({i} of {n})", item.subtitle if i == 1 else None, tuple(part), item.path)
+            for i, part in enumerate(parts, 1)]
 
 
 def _aux_unit(item: DAux) -> Unit:
