@@ -20,7 +20,7 @@ tensors are `CONV.scaled_weight` (or `CONV.scaled_folded_weight`, after a BN fol
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -50,13 +50,19 @@ class Fold:
 
 def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, Fold]]:
     """`graph` with every foldable conv + BN pair made one conv, and the recipes of the folded tensors."""
-    pairs = _foldable(graph, "batchnorm")
+    return _folded(graph, "batchnorm", _fold)
+
+
+def _folded(graph: Graph, op: str, rewrite: Callable[[Layer, Layer, int, dict], Layer]) -> tuple[Graph, dict]:
+    """`graph` with each `op` layer that `_foldable` finds dropped and its conv rewritten by `rewrite(conv,
+    the op layer, the parameter index, recipes)`, which records the recipes of the tensors it changes."""
+    pairs = _foldable(graph, op)
     if not pairs:
         return graph, {}
-    folded = {bn.name for bn, _ in pairs.values()}
-    recipes: dict[str, Fold] = {}
-    layers = tuple(_fold(layer, *pairs[layer.name], recipes) if layer.name in pairs else layer
-                   for layer in graph.layers if layer.name not in folded)
+    dropped = {layer.name for layer, _ in pairs.values()}
+    recipes: dict = {}
+    layers = tuple(rewrite(layer, *pairs[layer.name], recipes) if layer.name in pairs else layer
+                   for layer in graph.layers if layer.name not in dropped)
     return replace(graph, layers=layers), recipes
 
 
@@ -110,14 +116,7 @@ class Scaled:
 def fold_scales(graph: Graph) -> tuple[Graph, dict[str, Scaled]]:
     """`graph` with every constant scale read from a foldable conv's output (and nothing else reading that
     output) folded into the conv, and the recipes of the scaled tensors."""
-    pairs = _foldable(graph, "scale")
-    if not pairs:
-        return graph, {}
-    folded = {scale.name for scale, _ in pairs.values()}
-    recipes: dict[str, Scaled] = {}
-    layers = tuple(_scaled(layer, *pairs[layer.name], recipes) if layer.name in pairs else layer
-                   for layer in graph.layers if layer.name not in folded)
-    return replace(graph, layers=layers), recipes
+    return _folded(graph, "scale", _scaled)
 
 
 def _scaled(conv: Layer, scale: Layer, at: int, recipes: dict[str, Scaled]) -> Layer:

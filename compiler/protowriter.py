@@ -20,10 +20,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
+from .wire import LEN, tag, varint
+
 EXTERNAL_MIN_BYTES = 1024  # smaller tensors stay in the model, as onnx's own external-data writer does
 ALIGN = 4096
 MAX_PROTO_BYTES = (1 << 31) - 1  # the most protobuf reads as one message
-_LEN = 2  # wire type of length-delimited fields
 _MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
 _DATA_TYPES: dict[np.dtype, int] = {
     np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
@@ -84,13 +85,13 @@ def layout(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], location: s
             external.append(offset)
             offset += spec.nbytes
         else:
-            header = _header(spec) + _tag(_TENSOR_RAW_DATA) + _varint(spec.nbytes)
-            entries.append(_tag(_GRAPH_INITIALIZER) + _varint(len(header) + spec.nbytes) + header)
+            header = _header(spec) + tag(_TENSOR_RAW_DATA) + varint(spec.nbytes)
+            entries.append(tag(_GRAPH_INITIALIZER) + varint(len(header) + spec.nbytes) + header)
             external.append(None)
             inline += spec.nbytes
     early_bytes, tail_of_graph = _join(early), _join(own) + _join(late)
     graph_size = len(early_bytes) + sum(map(len, entries)) + inline + len(tail_of_graph)
-    head = _join(before) + _tag(_MODEL_GRAPH) + _varint(graph_size) + early_bytes
+    head = _join(before) + tag(_MODEL_GRAPH) + varint(graph_size) + early_bytes
     tail = tail_of_graph + _join(after)
     size = len(head) + sum(map(len, entries)) + inline + len(tail)
     return Layout(head, entries, external, tail, size, offset)
@@ -159,20 +160,7 @@ def _external(spec: TensorSpec, location: str, offset: int) -> TensorProto:
 
 def _entry(tensor: TensorProto) -> bytes:
     body = tensor.SerializeToString()
-    return _tag(_GRAPH_INITIALIZER) + _varint(len(body)) + body
-
-
-def _tag(field: int, wire: int = _LEN) -> bytes:
-    return _varint(field << 3 | wire)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return tag(_GRAPH_INITIALIZER) + varint(len(body)) + body
 
 
 def _fields(buf: bytes) -> list[tuple[bytes, bytes]]:
@@ -186,7 +174,7 @@ def _fields(buf: bytes) -> list[tuple[bytes, bytes]]:
             _, i = _read_varint(buf, i)
             fields.append((buf[start:i], b""))
             continue
-        if wire == _LEN:
+        if wire == LEN:
             n, i = _read_varint(buf, i)
         elif wire in (1, 5):
             n = 8 if wire == 1 else 4

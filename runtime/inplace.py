@@ -19,13 +19,14 @@ from __future__ import annotations
 import mmap
 import os
 
+from ..compiler.wire import FIXED32, FIXED64, LEN, VARINT, length_delimited, tag, varint
+
 MIN_BYTES = 4096
 """smaller initializers stay embedded: a read each costs more than it saves"""
 
 _MODEL_GRAPH, _GRAPH_INITIALIZER = 7, 5
 _TENSOR_RAW_DATA, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 9, 13, 14
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
-_VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
 
 
 class NotAModel(ValueError):
@@ -43,8 +44,8 @@ def in_place(path: str | os.PathLike) -> bytes:
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             out = bytearray()
             for number, wire, start, end, value_start in _fields(data, 0, len(data)):
-                if number == _MODEL_GRAPH and wire == _BYTES:
-                    out += _length_delimited(number, _graph(data, value_start, end, name))
+                if number == _MODEL_GRAPH and wire == LEN:
+                    out += length_delimited(number, _graph(data, value_start, end, name))
                 else:
                     out += data[start:end]
             return bytes(out)
@@ -53,8 +54,8 @@ def in_place(path: str | os.PathLike) -> bytes:
 def _graph(data: mmap.mmap, begin: int, end: int, name: str) -> bytes:
     out = bytearray()
     for number, wire, start, stop, value_start in _fields(data, begin, end):
-        if number == _GRAPH_INITIALIZER and wire == _BYTES:
-            out += _length_delimited(number, _tensor(data, value_start, stop, name))
+        if number == _GRAPH_INITIALIZER and wire == LEN:
+            out += length_delimited(number, _tensor(data, value_start, stop, name))
         else:
             out += data[start:stop]
     return bytes(out)
@@ -62,7 +63,7 @@ def _graph(data: mmap.mmap, begin: int, end: int, name: str) -> bytes:
 
 def _tensor(data: mmap.mmap, begin: int, end: int, name: str) -> bytes:
     fields = list(_fields(data, begin, end))
-    raw = [f for f in fields if f[0] == _TENSOR_RAW_DATA and f[1] == _BYTES]
+    raw = [f for f in fields if f[0] == _TENSOR_RAW_DATA and f[1] == LEN]
     if (len(raw) != 1 or raw[0][3] - raw[0][4] < MIN_BYTES
             or any(f[0] in (_TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION) for f in fields)):
         return bytes(data[begin:end])  # small, already external, or oddly written: left as it is
@@ -72,9 +73,9 @@ def _tensor(data: mmap.mmap, begin: int, end: int, name: str) -> bytes:
             out += data[start:stop]
     offset, length = raw[0][4], raw[0][3] - raw[0][4]
     for key, value in (("location", name), ("offset", str(offset)), ("length", str(length))):
-        out += _length_delimited(_TENSOR_EXTERNAL_DATA,
-                                 _length_delimited(1, key.encode()) + _length_delimited(2, value.encode()))
-    out += _varint_bytes(_TENSOR_DATA_LOCATION << 3 | _VARINT) + _varint_bytes(_EXTERNAL)
+        out += length_delimited(_TENSOR_EXTERNAL_DATA,
+                                 length_delimited(1, key.encode()) + length_delimited(2, value.encode()))
+    out += tag(_TENSOR_DATA_LOCATION, VARINT) + varint(_EXTERNAL)
     return bytes(out)
 
 
@@ -85,13 +86,13 @@ def _fields(data: mmap.mmap, begin: int, end: int):
     while pos < end:
         key, value_start = _varint(data, pos, end)
         number, wire = key >> 3, key & 7
-        if wire == _VARINT:
+        if wire == VARINT:
             _, stop = _varint(data, value_start, end)
-        elif wire == _BYTES:
+        elif wire == LEN:
             size, value_start = _varint(data, value_start, end)
             stop = value_start + size
-        elif wire in (_FIXED64, _FIXED32):
-            stop = value_start + (8 if wire == _FIXED64 else 4)
+        elif wire in (FIXED64, FIXED32):
+            stop = value_start + (8 if wire == FIXED64 else 4)
         else:
             raise NotAModel(f"wire type {wire} at byte {pos}")
         if stop > end or number == 0:
@@ -112,14 +113,3 @@ def _varint(data: mmap.mmap, pos: int, end: int) -> tuple[int, int]:
     raise NotAModel(f"a truncated varint before byte {pos}")
 
 
-def _varint_bytes(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _length_delimited(number: int, payload: bytes) -> bytes:
-    return _varint_bytes(number << 3 | _BYTES) + _varint_bytes(len(payload)) + payload
