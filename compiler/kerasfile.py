@@ -66,7 +66,7 @@ def read(path: str | os.PathLike) -> Checkpoint:
     tensors, roles, layouts = {}, {}, {}
     for layer, role, value in raw:
         name = f"{layer}.{role}"
-        tensors[name], layouts[name] = _to_cnnc(role, value, layer)
+        tensors[name], layouts[name] = _to_cnnc(role, value)
         roles[name] = _ROLES.get(role, role)
     if not tensors:
         raise WeightsError(f"`{path}` holds no Keras weights")
@@ -105,7 +105,7 @@ def _legacy(f: Any) -> list[tuple[str, str, np.ndarray]]:
     return out
 
 
-def _to_cnnc(role: str, value: np.ndarray, layer: str) -> tuple[np.ndarray, str]:
+def _to_cnnc(role: str, value: np.ndarray) -> tuple[np.ndarray, str]:
     """A Keras tensor in cnnc's layout, and what was done to it."""
     if role in ("kernel", "pointwise_kernel") and value.ndim == 4:
         return np.ascontiguousarray(value.transpose(3, 2, 0, 1)), "HWIO -> OIHW"

@@ -24,7 +24,7 @@ import fnmatch
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -231,7 +231,7 @@ def plan(layers: Iterable[Layer], shapes: Mapping[str, tuple[int, ...]], source:
     for name in exact:  # the network's own names need no structure
         entries.append(Entry(name, name, params[name].shape, "", "name"))
     rest = {n: s for n, s in shapes.items() if n not in exact}
-    free_layers = [replace_params(layer, [p for p in layer.params if p.name not in taken and p.name not in exact])
+    free_layers = [replace(layer, params=tuple(p for p in layer.params if p.name not in taken and p.name not in exact))
                    for layer in layers]
     matcher = _Matcher()
     matcher.match([_tree(checkpoint_units(rest, roles, sort), ".")], [_tree(network_units(free_layers), "/")])
@@ -266,11 +266,6 @@ def read_renames(path: str | os.PathLike) -> dict[str, str | None]:
         raise WeightsError(f"--weights-map `{path}`: write one `CHECKPOINT_NAME: NETWORK_NAME` (or `null`) "
                            f"per line")
     return data
-
-
-def replace_params(layer: Layer, params: list[Param]) -> Layer:
-    from dataclasses import replace
-    return replace(layer, params=tuple(params))
 
 
 def _renamed(shapes: Mapping[str, tuple[int, ...]], params: Mapping[str, Param],
