@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
-from .wire import LEN, tag, varint
+from ..wire import LEN, tag, varint
 
 EXTERNAL_MIN_BYTES = 1024  # smaller tensors stay in the model, as onnx's own external-data writer does
 ALIGN = 4096

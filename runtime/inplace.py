@@ -19,7 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 
-from ..compiler.wire import FIXED32, FIXED64, LEN, VARINT, length_delimited, tag, varint
+from ..wire import FIXED32, FIXED64, LEN, VARINT, length_delimited, tag, varint
 
 MIN_BYTES = 4096
 """smaller initializers stay embedded: a read each costs more than it saves"""

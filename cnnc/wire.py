@@ -1,6 +1,8 @@
 """Protobuf's wire format, the little of it that cnnc writes by hand: a varint and a field's key. Used by
 compiler/protowriter.py (a model streamed to disk) and runtime/inplace.py (a model's initializers made
-references into its own file); it imports nothing, so neither pays for onnx to use it."""
+references into its own file). It imports nothing, so neither pays for onnx to use it, and it sits in
+`cnnc` itself, beside errors.py and files.py, because both stages use it and neither may import the
+other."""
 from __future__ import annotations
 
 VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5  # wire types
