@@ -43,7 +43,7 @@ def build_full(doc: Document) -> Graph:
 def build_tree(doc: Document) -> tuple[RSeq, Graph]:
     """The resolved tree (block calls kept, compiler/resolve.py) and the whole graph built from it."""
     tree, found = resolve(doc)
-    return tree, infer(doc.name, doc.input, tree, found)
+    return tree, infer(doc.name, doc.input, tree, found, doc.description or "")
 
 
 def to_onnx(graph: Graph, seed: int = 0, weights: Iterable[tuple[Param, np.ndarray]] | None = None,

@@ -4,6 +4,7 @@ Shape errors name the layer, its input shape and, for merges, every branch's sha
 """
 from __future__ import annotations
 
+from ..errors import Location
 from .errors import ResolveError, ShapeError
 from .ir import Graph, Layer, Shape
 from .ops import MERGES, OPS, OpError
@@ -13,7 +14,8 @@ from .tree import CompileWarning, RAux, RCall, RExpect, RMerge, RNode, ROp, RSeq
 
 
 
-def infer(name: str, input_shape: Shape, tree: RSeq, warnings: tuple[CompileWarning, ...] = ()) -> Graph:
+def infer(name: str, input_shape: Shape, tree: RSeq, warnings: tuple[CompileWarning, ...] = (),
+          description: str = "") -> Graph:
     """Walk the resolved tree from the input, producing the flat, ordered layer list.
 
     The graph has every train-only head (`aux:`), each an extra output and its layers marked with the
@@ -23,7 +25,7 @@ def infer(name: str, input_shape: Shape, tree: RSeq, warnings: tuple[CompileWarn
     out, shape = inferer.node(tree, "input", tuple(input_shape))
     return Graph(name, tuple(input_shape), tuple(inferer.layers), out, shape, tuple(inferer.aux),
                  tuple(inferer.heads), (*warnings, *inferer.warnings),
-                 (*(None for _ in warnings), *inferer.warning_heads))
+                 (*(None for _ in warnings), *inferer.warning_heads), description)
 
 
 def _fmt(shape: Shape) -> str:
@@ -41,6 +43,7 @@ class _Inferer:
         self.warning_heads: list[str | None] = []
         self.limits = current_limits()
         self.params = 0
+        self.calls: tuple[tuple[str, str, Location], ...] = ()  # the block calls being inferred, outermost first
 
     def node(self, node: RNode, x: str, shape: Shape) -> tuple[str, Shape]:
         if isinstance(node, RSeq):
@@ -54,7 +57,11 @@ class _Inferer:
         if isinstance(node, RAux):
             return self.head(node, x, shape)
         if isinstance(node, RCall):
-            return self.node(node.body, x, shape)
+            outer = self.calls
+            self.calls = (*outer, (node.path, node.text, node.loc))
+            out = self.node(node.body, x, shape)
+            self.calls = outer
+            return out
         return self.expect(node, x, shape)
 
     def head(self, node: RAux, x: str, shape: Shape) -> tuple[str, Shape]:
@@ -80,7 +87,7 @@ class _Inferer:
         self._check_coverage(node, attrs, shape)
         output = x if spec.passthrough else self._claim(node.path, node)
         self.layers.append(Layer(node.path, node.op, attrs, (x,), output, out, params,
-                                 spec.macs(attrs, shape, out), node.loc, self.in_head))
+                                 spec.macs(attrs, shape, out), node.loc, self.in_head, self.calls))
         return output, out
 
     def _check_size(self, node: ROp, out: Shape, params) -> None:
@@ -111,7 +118,7 @@ class _Inferer:
         out = merge_output(node, outs)
         output = self._claim(node.path, node)
         self.layers.append(Layer(node.path, node.op, {}, tuple(n for n, _ in outs), output, out, (), 0,
-                                 node.loc, self.in_head))
+                                 node.loc, self.in_head, self.calls))
         return output, out
 
     def expect(self, node: RExpect, x: str, shape: Shape) -> tuple[str, Shape]:

@@ -55,6 +55,8 @@ class Layer:
     macs: int = 0
     loc: Location | None = field(default=None, compare=False)
     head: str | None = field(default=None, compare=False)  # the train-only head it belongs to, if any
+    # the block calls it was expanded from, outermost first: (call's path, call as written, where)
+    calls: tuple[tuple[str, str, Location], ...] = field(default=(), compare=False)
 
     @property
     def param_count(self) -> int:
@@ -72,6 +74,7 @@ class Graph:
     aux_heads: tuple[str, ...] = ()  # every train-only head of the network, kept or not
     warnings: tuple[Any, ...] = field(default=(), compare=False)  # resolve.CompileWarning: legal but suspicious
     warning_heads: tuple[str | None, ...] = field(default=(), compare=False)  # the head of each warning, if any
+    description: str = field(default="", compare=False)  # the document's `description:`
 
     def inference(self) -> Graph:
         """This graph without its train-only heads: what runs at inference (the default model)."""

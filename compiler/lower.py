@@ -3,8 +3,11 @@ definition, compiler/ops/).
 
 The model has one input `input` [batch, C, H, W] with a symbolic batch axis and one output `output`;
 every intermediate tensor's shape is recorded as value_info; initialisers are raw little-endian bytes.
-Node names and tensor names are the layers' hierarchical names; each node's doc_string holds the
-`file:line:col` it came from.
+Node names and tensor names are the layers' hierarchical names; each node's doc_string (Netron's
+"description") is the chain of block calls it was expanded from, each with where it is written, down to
+its own definition: `inception_v3.yaml:71:13 mixed5: inception_b(160) -> :35:19 branch7x7/cbr_1:
+cbr(c7, 1x1) -> :14:50 conv` (file names without their folders, so the model is the same wherever it is
+built). The model's doc_string is the network's `description:`, its model_version 1.
 
 `lower` returns the model with every node, shape and constant but none of the parameters' values: a
 `Lowered`, which either becomes a whole `ModelProto` in memory (`complete`) or is streamed to a file
@@ -15,12 +18,14 @@ before each output, so callers feed and read float32 whichever the model compute
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Iterable, Literal
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from ..errors import Location
 from .ir import Graph, Layer, Param
 from .ops import MERGES, OPS
 from .ops.base import Lowering
@@ -50,10 +55,7 @@ class _Emitter:
         return name
 
     def node(self, layer: Layer, op_type: str, inputs: list[str], **attrs: Any) -> onnx.NodeProto:
-        node = helper.make_node(op_type, inputs, [self.t(layer.output)], name=layer.name, **attrs)
-        if layer.loc is not None:
-            node.doc_string = str(layer.loc)
-        return node
+        return helper.make_node(op_type, inputs, [self.t(layer.output)], name=layer.name, **attrs)
 
     def make(self, op_type: str, inputs: list[str], outputs: list[str], name: str, **attrs: Any) \
             -> onnx.NodeProto:
@@ -107,6 +109,40 @@ class Lowered:
         return model
 
 
+MODEL_VERSION = 1  # the language has no version field: every model is the first version of its network
+CALL_TEXT = 48  # at most this many characters of a call as written (a call may carry a whole table)
+
+
+def origin(layer: Layer) -> str:
+    """Where `layer` comes from: each block call it was expanded from, outermost first, then its own
+    definition; each as its place, the part of the layer's name it adds, and the call as written. A
+    place names its file only where the file changes; names are relative to the call before."""
+    parts: list[str] = []
+    file, prefix = "", ""
+    for path, text, loc in layer.calls:
+        place, file = _place(loc, file)
+        parts.append(f"{place} {_relative(path, prefix)}: {_call_text(text)}")
+        prefix = path
+    if layer.loc is not None:
+        parts.append(f"{_place(layer.loc, file)[0]} {_relative(layer.name, prefix)}")
+    return " -> ".join(parts)
+
+
+def _place(loc: Location, file: str) -> tuple[str, str]:
+    """`file:line:col`, or `:line:col` within the file of the place before; and this place's file."""
+    name = PurePath(loc.file.replace("\\", "/")).name
+    return (f":{loc.line}:{loc.col}" if name == file else f"{name}:{loc.line}:{loc.col}"), name
+
+
+def _relative(path: str, prefix: str) -> str:
+    return path[len(prefix) + 1:] if prefix and path.startswith(prefix + "/") else path
+
+
+def _call_text(text: str) -> str:
+    text = " ".join(text.split())  # a flow call written over several lines
+    return text if len(text) <= CALL_TEXT else text[:CALL_TEXT - 3] + "..."
+
+
 def lower(graph: Graph, producer_version: str = "", metadata: dict[str, str] | None = None,
           dtype: DType = "float32") -> Lowered:
     """The ONNX model of `graph`, less its parameters' values."""
@@ -117,7 +153,11 @@ def lower(graph: Graph, producer_version: str = "", metadata: dict[str, str] | N
     ctx = _Emitter(rename, np.dtype(dtype))
     nodes: list[onnx.NodeProto] = first
     for layer in graph.layers:
-        nodes.extend(LOWERINGS[layer.op](layer, ctx))
+        made = LOWERINGS[layer.op](layer, ctx)
+        doc = origin(layer)
+        for node in made:  # every node a layer lowers to, its helpers' too
+            node.doc_string = doc
+        nodes.extend(made)
     nodes += last
     elem_type = data_type(np.dtype(dtype))
     value_info = [_info(layer.output, layer.shape, elem_type) for layer in graph.layers
@@ -128,7 +168,8 @@ def lower(graph: Graph, producer_version: str = "", metadata: dict[str, str] | N
         [_info(name, shape) for name, _tensor, shape in outputs],
         initializer=ctx.constants, value_info=_unique(value_info))
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              ir_version=IR_VERSION, producer_name="cnnc", producer_version=producer_version)
+                              ir_version=IR_VERSION, producer_name="cnnc", producer_version=producer_version,
+                              model_version=MODEL_VERSION, doc_string=graph.description)
     for key, value in (metadata or {}).items():
         model.metadata_props.add(key=key, value=value)
     return Lowered(model, tuple(graph.params), dtype)

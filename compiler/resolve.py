@@ -313,7 +313,8 @@ class _Resolver:
         inner = _Scope(env, (*scope.trace, frame), (*scope.stack, name))
         params = tuple((p.name, env[p.name]) for p in block.signature.params)
         body, out = self.node(block.body, path, inner, shape)
-        return RCall(path, name, tuple(args), tuple(kwargs.items()), params, body, node.loc, written), out
+        return RCall(path, name, tuple(args), tuple(kwargs.items()), params, body, node.loc, written,
+                     node.text), out
 
     def _bind(self, sig: expr.Signature, node: CallNode, args: list, kwargs: dict, scope: _Scope,
               shape: Shape) -> dict:

@@ -125,7 +125,8 @@ def _stack(graph: Graph, merge: Layer, chains: list[list[Layer]], recipes: dict[
             params.append(stacked)
         output = merge.output if last else name
         new.append(Layer(name, layer.op, attrs, (x,), output, shape if not last else merge.shape,
-                         tuple(params), sum(c.macs for c in column), layer.loc))
+                         tuple(params), sum(c.macs for c in column), layer.loc,
+                         calls=merge.calls))  # the calls up to the merge: the towers' own are now one
         x = output
     gone = {layer.name for chain in chains for layer in chain} | {merge.name}
     dead = {layer.output for chain in chains for layer in chain}

@@ -59,6 +59,7 @@ class RCall:
     body: RNode
     loc: Location
     name: str | None = None  # the name written for the call (`mixed0: inception_a(32)`)
+    text: str = field(default="", compare=False)  # the call as written (`inception_a(32)`)
 
 
 @dataclass(frozen=True)
