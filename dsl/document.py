@@ -87,6 +87,7 @@ class BlockDef:
     signature: expr.Signature
     body: Layer
     loc: Location
+    label: str | None = None  # its display name in pictures (`Inception-ResNet-A`)
 
 
 @dataclass(frozen=True)
@@ -248,9 +249,10 @@ class _Builder:
     def block(self, key: str, path: NodePath) -> BlockDef:
         loc = self.src.loc(path + ("<key>",))
         sig = self.parse(key, "signature", path + ("<key>",))
-        body = self.node(self.src.data["blocks"][key], path)
+        label, value = schema.labelled(self.src.data["blocks"][key])  # `{label: NAME, layers: LAYER}`
+        body = self.node(value, path if label is None else path + ("layers",))
         if not isinstance(sig, expr.Signature):  # None: the parse error is collected already
-            return BlockDef(expr.Signature(0, key, ()), body, loc)
+            return BlockDef(expr.Signature(0, key, ()), body, loc, label)
         seen: set[str] = set()
         for param in sig.params:
             if param.name in family.PROVIDED_NAMES:
@@ -261,7 +263,7 @@ class _Builder:
                 self.errors.append(SchemaError(f"block `{sig.name}` declares parameter `{param.name}` twice",
                                                loc.shifted(param.col)))
             seen.add(param.name)
-        return BlockDef(sig, body, loc)
+        return BlockDef(sig, body, loc, label)
 
     def sequence(self, items: list, path: NodePath) -> SeqNode:
         return SeqNode(tuple(self.node(v, path + (i,)) for i, v in enumerate(items)), self.src.loc(path))
@@ -368,7 +370,7 @@ def _is_tag(element: str) -> bool:
     return element in schema.TAGS or "[" in element  # "[" : pydantic's names for unions and keys
 
 
-_TOP_LEVEL_KEYS = list(schema.Network.model_fields)
+_TOP_LEVEL_KEYS, _KEYS = list(schema.Network.model_fields), (list(schema.RESERVED), schema.LABELLED_KEYS)
 _CODES = {"extra_forbidden": "E0201", "missing": "E0202", "string_pattern_mismatch": "E0203"}
 
 
@@ -376,7 +378,7 @@ def _message(e: ErrorDetails, path: NodePath) -> str:
     where = _dotted(path)
     if e["type"] == "extra_forbidden":
         key = path[-1] if path else "?"
-        allowed = _TOP_LEVEL_KEYS if len(path) == 1 else list(schema.RESERVED)
+        allowed = _TOP_LEVEL_KEYS if len(path) == 1 else _KEYS[path[0] == "blocks" and len(path) == 3]
         return f"unknown key `{key}`{did_you_mean(str(key), allowed)}; expected one of: {', '.join(allowed)}"
     if e["type"] == "missing":
         return f"missing key `{path[-1] if path else e['loc'][-1]}`"

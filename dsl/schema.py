@@ -22,7 +22,7 @@ Scalar = Union[bool, int, float, str]
 MergeOp = Literal["concat", "add", "mul"]
 MERGES: tuple[MergeOp, ...] = ("concat", "add", "mul")
 RESERVED = (*MERGES, "expect", "aux", "if")
-TAGS = ("call", "sequence", *RESERVED, "named", "list", "mapping")  # the union tags used below
+TAGS = ("call", "sequence", *RESERVED, "named", "list", "mapping", "block_layer", "labelled_block")  # union tags
 SCHEMA_FILE = "cnnc.schema.json"  # beside this module; `cnnc schema` prints the same text
 
 
@@ -40,6 +40,18 @@ def _node_kind(value: Any) -> str | None:
     if isinstance(value, BaseModel):
         return value.__class__.__name__.lower()
     return None
+
+
+def _block_kind(value: Any) -> str:
+    """A block's value: a layer, or (a mapping with `label` and more) a labelled block."""
+    if isinstance(value, dict) and "label" in value and len(value) > 1 or isinstance(value, LabelledBlock):
+        return "labelled_block"
+    return "block_layer"
+
+
+def labelled(value: Any) -> tuple[str | None, Any]:
+    """A block's value as (its label or None, its layer)."""
+    return (value["label"], value["layers"]) if _block_kind(value) == "labelled_block" else (None, value)
 
 
 def _branches_kind(value: Any) -> str | None:
@@ -189,6 +201,24 @@ else:
     ])
 
 
+class LabelledBlock(_Strict):
+    """A block with the name its paper gives it, for pictures: `block35(s): {label: Inception-ResNet-A,
+    layers: [...]}`. The block's own name still names its layers (`block35_1/...`)."""
+
+    label: Annotated[str, StringConstraints(min_length=1, max_length=60)] = Field(
+        description="The block's display name, as its paper writes it (`Inception-ResNet-A`, `Reduction-B`): "
+                    "the title of its box in `cnnc draw`, with the call (`block35(0.17)`) under it.")
+    layers: LayerNode = Field(description="The block's layer, as a block without a label is written.")
+
+
+LABELLED_KEYS = list(LabelledBlock.model_fields)
+BlockValue = Annotated[
+    Union[Annotated[LayerNode, Tag("block_layer")], Annotated[LabelledBlock, Tag("labelled_block")]],
+    Discriminator(_block_kind),
+    Field(description="A block's layer, or `{label: NAME, layers: LAYER}` to give it a display name."),
+]
+
+
 class Preprocessing(_Strict):
     """How the reference prepares an image for the network (torchvision's `weights.transforms()`):
     resize the shorter side to `resize`, centre-crop `crop` x `crop`, scale to [0, 1], subtract `mean`
@@ -237,15 +267,17 @@ class Network(_Strict):
                     "table `c3: [[0, 1, 2], [1, 2, 3], ...]`.")
     preprocessing: Preprocessing | None = Field(None, description="How the reference prepares an image for "
                                                 "this network: resize, crop, interpolation, mean, std.")
-    blocks: dict[str, LayerNode] = Field(
+    blocks: dict[str, BlockValue] = Field(
         default_factory=dict,
         description="Reusable blocks: the key is a signature `name(param, int param, param=default, ...)`, "
                     "the value the block's layer, e.g. `cbr(filters, kernel, stride=1): [conv(filters, "
-                    "kernel, stride=stride), batchnorm, relu]`.")
+                    "kernel, stride=stride), batchnorm, relu]`; `{label: NAME, layers: LAYER}` gives it the "
+                    "name its paper uses in pictures.")
     layers: list[LayerNode] = Field(min_length=1, description="The network, from input to output.",
                                     json_schema_extra=_with_split_pieces)
 
 
+LabelledBlock.model_rebuild()
 Aux.model_rebuild()
 If.model_rebuild()
 Concat.model_rebuild()
