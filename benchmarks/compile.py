@@ -2,14 +2,17 @@
 
 Run by hand (not a test), from the repository root:
 
-    python benchmarks/compile.py [--repeat 3] [--baseline DIR] [--only NAME ...] [-- COMPILE OPTIONS]
+    python benchmarks/compile.py [--repeat 3] [--baseline DIR] [--floor] [--only NAME ...] [-- COMPILE OPTIONS]
 
 Each run is `python -m cnnc compile NAME -o FILE [OPTIONS]` under GNU time (/usr/bin/time) for the wall
 time and the peak RSS, started in the repository root, so the working tree is what runs. With
 `--baseline DIR` (another checkout, e.g. `git worktree add /tmp/base HEAD`), the same command also runs
 there, alternating with this tree's run by run, so that both see the same load on a shared machine; the
-table then gives both and their ratio. Prints a Markdown table for benchmarks/RESULTS.md, with the
-machine and versions above it.
+table then gives both and their ratio. With `--floor`, numpy's floor for the same bytes runs in turn with
+them: a fresh process that draws as many float32 normals as the network has values (numpy's PCG64, as cnnc,
+in blocks of 2^20, on a thread per core) and writes them to one file reserved ahead (`posix_fallocate`, as
+cnnc): what any compiler of seeded weights must at least do; the table gives the floor and cnnc / floor.
+Prints a Markdown table for benchmarks/RESULTS.md, with the machine and versions above it.
 """
 from __future__ import annotations
 
@@ -24,6 +27,26 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+FLOOR = """
+import os, sys, numpy as np
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+n, block, cores = int(sys.argv[1]), 1 << 20, len(os.sched_getaffinity(0))
+def draw(k):
+    out = np.empty(min(block, n - k * block), np.float32)
+    np.random.Generator(np.random.PCG64([0, k])).standard_normal(out=out, dtype=np.float32)
+    out *= np.float32(0.01)
+    return out
+with open(sys.argv[2], "wb") as f, ThreadPoolExecutor(cores) as pool:
+    os.posix_fallocate(f.fileno(), 0, 4 * n)
+    ahead = deque()
+    for k in range(-(-n // block)):
+        ahead.append(pool.submit(draw, k))
+        if len(ahead) > 2 * cores:
+            f.write(ahead.popleft().result())
+    while ahead:
+        f.write(ahead.popleft().result())
+"""
 
 
 def measure(source: Path, name: str, out: Path, options: list[str]) -> tuple[float, int, int, float]:
@@ -41,6 +64,21 @@ def measure(source: Path, name: str, out: Path, options: list[str]) -> tuple[flo
     return float(wall), int(rss_kb), size, float(user) + float(system)
 
 
+def floor(name: str, out: Path) -> tuple[float, int, int, float]:
+    """`measure`'s figures for numpy's floor of `name`: its values drawn and written by a bare process."""
+    import cnnc
+
+    n = sum(p.size for p in cnnc.build(name).params)
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S", sys.executable, "-c", FLOOR, str(n), str(out)],
+                       capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != 0:
+        raise SystemExit(f"the floor of {name} failed:\n{r.stderr}")
+    wall, rss_kb, user, system = r.stderr.strip().splitlines()[-1].split()
+    size = out.stat().st_size
+    out.unlink()
+    return float(wall), int(rss_kb), size, float(user) + float(system)
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
@@ -55,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline", type=Path, help="another checkout to run side by side with this one")
+    parser.add_argument("--floor", action="store_true", help="run numpy's floor for the same bytes in turn")
     parser.add_argument("--only", nargs="*", help="these architectures (default: every shipped one)")
     parser.add_argument("options", nargs="*", help="extra `cnnc compile` options, after `--`")
     args = parser.parse_args()
@@ -66,7 +105,12 @@ def main() -> None:
     print(f"Command: `python benchmarks/compile.py {' '.join(sys.argv[1:])}` (each run: `python -m cnnc compile "
           f"NAME -o FILE{''.join(' ' + o for o in args.options)}` under /usr/bin/time; wall: median of "
           f"{args.repeat}, CPU = user + system: median, peak RSS: the largest)\n")
-    if args.baseline:
+    if args.floor:
+        base = " baseline wall s | baseline / floor |" if args.baseline else ""
+        print(f"| network | file MB | floor wall s | cnnc wall s | cnnc / floor |{base} floor CPU s | cnnc CPU s | "
+              "floor peak RSS MB | cnnc peak RSS MB |")
+        print("|---|---|---|---|---|" + ("---|---|" if args.baseline else "") + "---|---|---|---|")
+    elif args.baseline:
         print("| network | file MB (before / after) | wall s before | wall s after | after / before | "
               "CPU s before | CPU s after | peak RSS MB before | peak RSS MB after | RSS / file after |")
         print("|---|---|---|---|---|---|---|---|---|---|")
@@ -76,14 +120,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or names():
             runs: dict[str, list[tuple[float, int, int, float]]] = {label: [] for label, _ in trees}
+            runs.update({"floor": []} if args.floor else {})
             for _ in range(args.repeat):
+                if args.floor:
+                    runs["floor"].append(floor(name, Path(tmp) / "floor.bin"))
                 for label, source in trees:
                     runs[label].append(measure(source, name, Path(tmp) / f"{label}.onnx", args.options))
             wall = {label: statistics.median(r[0] for r in rs) for label, rs in runs.items()}
             cpu = {label: statistics.median(r[3] for r in rs) for label, rs in runs.items()}
             rss = {label: max(r[1] for r in rs) / 1e3 for label, rs in runs.items()}
             size = {label: rs[-1][2] / 1e6 for label, rs in runs.items()}
-            if args.baseline:
+            if args.floor:
+                base = (f" {wall['baseline']:.2f} | {wall['baseline'] / wall['floor']:.2f} |" if args.baseline else "")
+                print(f"| {name} | {size['this']:.1f} | {wall['floor']:.2f} | {wall['this']:.2f} | "
+                      f"{wall['this'] / wall['floor']:.2f} |{base} {cpu['floor']:.2f} | {cpu['this']:.2f} | "
+                      f"{rss['floor']:.0f} | {rss['this']:.0f} |")
+            elif args.baseline:
                 sizes = f"{size['baseline']:.1f} / {size['this']:.1f}"
                 print(f"| {name} | {sizes} | {wall['baseline']:.2f} | {wall['this']:.2f} | "
                       f"{wall['this'] / wall['baseline']:.2f} | {cpu['baseline']:.2f} | {cpu['this']:.2f} | "

@@ -2,9 +2,9 @@
 
 The lowered graph's parameters are the network's own, or tensors that passes (towers, BN folding) made
 from them, each with a recipe: the `sources` it is made of and how to `assemble` it. Every tensor is made
-when it is about to be written, as flat chunks of at most `CHUNK` values (a seeded tensor is drawn
-chunk by chunk from its one generator: the same values), so memory holds a few chunks, not the model
-and not even its largest tensor. A few threads make the chunks of the next tensors, within a byte
+when it is about to be written, as flat chunks of at most `CHUNK` values (a seeded tensor's blocks are
+drawn a few ahead on every core, each from its own stream: compiler/weights.py), so memory holds a few
+chunks, not the model and not even its largest tensor. A few threads make the chunks of the next tensors, within a byte
 `BUDGET`, while the current one is written (numpy releases the GIL while it draws and computes). Values
 depend only on names and sources, never on which thread made them: the output stays byte-identical.
 """

@@ -1,7 +1,9 @@
 """Weights by name (`cnnc weights`, `--weights`) and train-only heads (`aux:`, `--aux`)."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import struct
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 from onnx import numpy_helper
 
 import cnnc
-from cnnc.compiler import checkpoint
+from cnnc.compiler import checkpoint, weights
 from cnnc.compiler.errors import WeightsError
 
 
@@ -141,3 +143,49 @@ def _write_raw(path, entries):
         blob += data
     text = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(text)) + text + blob)
+
+
+# ---- seeded values: blocks drawn on every core --------------------------------------------------------
+def _big(init="he_normal"):
+    from cnnc.compiler.ir import Param
+    return Param("fc/dense.weight", (3 * weights.BLOCK + 12345,), True, init, fan_in=4096)
+
+
+def test_a_tensor_of_one_block_is_one_generator_seeded_by_the_seed_and_its_name():
+    from cnnc.compiler.ir import Param
+    param = Param("c1/conv.weight", (16, 3, 5, 5), True, "he_normal", fan_in=75)
+    digest = hashlib.blake2b(param.name.encode(), digest_size=8).digest()
+    rng = np.random.default_rng([7, int.from_bytes(digest, "little")])
+    expected = rng.standard_normal(param.size, dtype=np.float32) * np.float32(np.sqrt(2 / 75))
+    np.testing.assert_array_equal(weights.initial(param, 7).ravel(), expected)
+
+
+@pytest.mark.parametrize("init", ["he_normal", "sign"])
+def test_a_large_tensor_has_the_same_values_on_any_number_of_threads_and_in_any_chunk_size(init):
+    param = _big(init)
+    whole = weights.initial(param, 5, threads=1)
+    for threads in (2, 3, 8):
+        np.testing.assert_array_equal(weights.initial(param, 5, threads=threads), whole)
+    for size, threads in [(weights.BLOCK, 1), (weights.BLOCK, 4), (300_007, 3), (5 * weights.BLOCK, 2)]:
+        chunks = list(weights.initial_chunks(param, 5, size, threads=threads))
+        assert all(c.size == size for c in chunks[:-1]) and 0 < chunks[-1].size <= size
+        np.testing.assert_array_equal(np.concatenate(chunks), whole)
+
+
+def test_each_block_of_a_large_tensor_draws_from_its_own_stream():
+    value = weights.initial(_big(), 0)
+    blocks = [value[k * weights.BLOCK:(k + 1) * weights.BLOCK] for k in range(4)]
+    assert all(not np.array_equal(a[:1000], b[:1000]) for i, a in enumerate(blocks) for b in blocks[i + 1:])
+    std = np.sqrt(2 / 4096)  # He-normal for a fan-in of 4096
+    assert abs(value.mean()) < 5 * std / np.sqrt(value.size) and abs(value.std() / std - 1) < 1e-2
+
+
+def test_a_compile_writes_the_same_bytes_on_one_core_and_on_eight(monkeypatch):
+    text = "network: wide\ninput: [3, 32, 32]\nlayers:\n  - flatten\n  - fc: dense(700)\n  - out: dense(10)\n"
+    graph = cnnc.dsl.document.load_text(text, "wide.yaml")
+    assert max(p.size for p in cnnc.build(graph).params) > 2 * weights.BLOCK
+    written = []
+    for cores in (1, 8):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, cores=cores: set(range(cores)), raising=False)
+        written.append(cnnc.compile(graph, seed=11).SerializeToString())
+    assert written[0] == written[1]
