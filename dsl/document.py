@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
-
-from . import expr, family, preprocessing, schema
+from . import expr, family, preprocessing
 from ..errors import CnncError, Location, MultipleErrors, did_you_mean
+from .conforms import conforms
 from .errors import ExprError, SchemaError
 from .family import Selection
+from .keys import LABELLED_KEYS, MERGES, RESERVED, MergeOp, labelled
 from .source import NodePath, Source, loads, read
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from pydantic_core import ErrorDetails
 
 
 # ---- the typed document -------------------------------------------------------------------------
@@ -44,7 +47,7 @@ class Branch:
 
 @dataclass(frozen=True)
 class MergeNode:
-    op: schema.MergeOp
+    op: MergeOp
     branches: tuple[Branch, ...]
     loc: Location
 
@@ -136,10 +139,8 @@ def build(src: Source, selection: Selection | None = None) -> Document:
         kind = "list" if isinstance(src.data, list) else type(src.data).__name__
         raise SchemaError(f"a network file is a mapping with `network`, `input` and `layers`; this one "
                           f"is a {kind}", src.loc(()))
-    try:
-        net = schema.Network.model_validate(src.data)
-    except ValidationError as e:
-        raise _schema_errors(e, src) from None
+    if not conforms(src.data):  # a file certainly valid needs no pydantic (dsl/conforms.py); others do
+        _validate(src)
     builder = _Builder(src)
     variant, parameters = family.choose(src.data, selection or family.current(), builder.strict_value, src.loc)
     constants: dict[str, Setting] = {}
@@ -151,18 +152,18 @@ def build(src: Source, selection: Selection | None = None) -> Document:
         constants[key] = builder.constant(value, ("constants", key))
     builder.env = {**parameters, **{k: c.value for k, c in constants.items()}}
     doc = Document(
-        name=variant or net.network,
+        name=variant or src.data["network"],
         input=builder.shape(src.data["input"]),
-        description=net.description,
+        description=src.data.get("description"),
         defaults={op: {key: builder.setting(value, ("defaults", op, key)) for key, value in attrs.items()}
                   for op, attrs in src.data.get("defaults", {}).items()},
         constants=constants,
         blocks=builder.blocks(src.data.get("blocks", {})),
         layers=builder.sequence(src.data["layers"], ("layers",)),
         source=src,
-        family=net.network,
+        family=src.data["network"],
         variant=variant,
-        variants=tuple(net.variants),
+        variants=tuple(src.data.get("variants", {})),
         parameters=parameters,
         preprocessing=builder.preprocessing(src.data.get("preprocessing")),
     )
@@ -249,7 +250,7 @@ class _Builder:
     def block(self, key: str, path: NodePath) -> BlockDef:
         loc = self.src.loc(path + ("<key>",))
         sig = self.parse(key, "signature", path + ("<key>",))
-        label, value = schema.labelled(self.src.data["blocks"][key])  # `{label: NAME, layers: LAYER}`
+        label, value = labelled(self.src.data["blocks"][key])  # `{label: NAME, layers: LAYER}`
         body = self.node(value, path if label is None else path + ("layers",))
         if not isinstance(sig, expr.Signature):  # None: the parse error is collected already
             return BlockDef(expr.Signature(0, key, ()), body, loc, label)
@@ -275,7 +276,7 @@ class _Builder:
             return CallNode(item if isinstance(item, expr.Item) else _NOTHING, value, loc)
         if isinstance(value, list):
             return self.sequence(value, path)
-        for op in schema.MERGES:
+        for op in MERGES:
             if op in value:
                 branches = value[op]
                 if isinstance(branches, dict):
@@ -328,6 +329,17 @@ def called_blocks(doc: Document) -> set[str]:
 
 
 # ---- schema errors ------------------------------------------------------------------------------
+def _validate(src: Source) -> None:
+    """Validate `src.data` against the schema; its errors, located, are raised as a `CnncError`."""
+    from pydantic import ValidationError
+
+    from . import schema
+    try:
+        schema.Network.model_validate(src.data)
+    except ValidationError as e:
+        raise _schema_errors(e, src) from None
+
+
 def _schema_errors(error: ValidationError, src: Source) -> CnncError:
     found: list[tuple[int, CnncError]] = []
     seen: set[NodePath] = set()
@@ -367,18 +379,20 @@ def _yaml_path(loc: tuple, src: Source) -> NodePath:
 
 
 def _is_tag(element: str) -> bool:
+    from . import schema
     return element in schema.TAGS or "[" in element  # "[" : pydantic's names for unions and keys
 
 
-_TOP_LEVEL_KEYS, _KEYS = list(schema.Network.model_fields), (list(schema.RESERVED), schema.LABELLED_KEYS)
 _CODES = {"extra_forbidden": "E0201", "missing": "E0202", "string_pattern_mismatch": "E0203"}
 
 
 def _message(e: ErrorDetails, path: NodePath) -> str:
     where = _dotted(path)
     if e["type"] == "extra_forbidden":
+        from . import schema
         key = path[-1] if path else "?"
-        allowed = _TOP_LEVEL_KEYS if len(path) == 1 else _KEYS[path[0] == "blocks" and len(path) == 3]
+        top, layer = list(schema.Network.model_fields), list(RESERVED)
+        allowed = top if len(path) == 1 else LABELLED_KEYS if path[0] == "blocks" and len(path) == 3 else layer
         return f"unknown key `{key}`{did_you_mean(str(key), allowed)}; expected one of: {', '.join(allowed)}"
     if e["type"] == "missing":
         return f"missing key `{path[-1] if path else e['loc'][-1]}`"

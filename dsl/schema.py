@@ -8,7 +8,7 @@ completion and hover help (`cnnc schema`, shipped as `dsl/cnnc.schema.json`).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from typing_extensions import TypeAliasType
 
@@ -16,12 +16,11 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, RootModel, St
                       field_validator)
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
-IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# The reserved words live in keys.py, which needs no pydantic; imported by their old names here too.
+from .keys import IDENTIFIER_PATTERN, LABELLED_KEYS, MERGES, RESERVED, MergeOp, is_labelled, labelled  # noqa: F401
+
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Scalar = Union[bool, int, float, str]
-MergeOp = Literal["concat", "add", "mul"]
-MERGES: tuple[MergeOp, ...] = ("concat", "add", "mul")
-RESERVED = (*MERGES, "expect", "aux", "if")
 TAGS = ("call", "sequence", *RESERVED, "named", "list", "mapping", "block_layer", "labelled_block")  # union tags
 SCHEMA_FILE = "cnnc.schema.json"  # beside this module; `cnnc schema` prints the same text
 
@@ -44,14 +43,9 @@ def _node_kind(value: Any) -> str | None:
 
 def _block_kind(value: Any) -> str:
     """A block's value: a layer, or (a mapping with `label` and more) a labelled block."""
-    if isinstance(value, dict) and "label" in value and len(value) > 1 or isinstance(value, LabelledBlock):
+    if is_labelled(value) or isinstance(value, LabelledBlock):
         return "labelled_block"
     return "block_layer"
-
-
-def labelled(value: Any) -> tuple[str | None, Any]:
-    """A block's value as (its label or None, its layer)."""
-    return (value["label"], value["layers"]) if _block_kind(value) == "labelled_block" else (None, value)
 
 
 def _branches_kind(value: Any) -> str | None:
@@ -211,7 +205,6 @@ class LabelledBlock(_Strict):
     layers: LayerNode = Field(description="The block's layer, as a block without a label is written.")
 
 
-LABELLED_KEYS = list(LabelledBlock.model_fields)
 BlockValue = Annotated[
     Union[Annotated[LayerNode, Tag("block_layer")], Annotated[LabelledBlock, Tag("labelled_block")]],
     Discriminator(_block_kind),

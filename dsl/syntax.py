@@ -15,6 +15,7 @@ import lark
 from lark import Lark, Transformer, v_args
 
 from ..errors import Location
+from . import lalr
 from .errors import ExprError
 
 Value = Union[int, float, bool, str, tuple]
@@ -249,8 +250,7 @@ class _ToNodes(Transformer):
 
 @cache
 def _parser() -> Lark:
-    return Lark.open("grammar.lark", rel_to=__file__, parser="lalr", propagate_positions=True,
-                     start=["item", "signature", "expr"], maybe_placeholders=True)
+    return lalr.parser()  # grammar.lark's, its tables made ahead of time (dsl/lalr.py)
 
 
 _WHAT = {"item": "a layer call such as `conv(64, 3x3)` or `block(1) x 2`",

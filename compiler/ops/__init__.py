@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ...dsl.schema import MERGES as MERGE_KEYWORDS
+from ...dsl.keys import MERGES as MERGE_KEYWORDS
 from . import activation, conv, dense, lecun, merge, norm, pool
 from .base import (FUNCTION_KINDS, KINDS, Arg, Attrs, Drawing, Emitter, MergeDef, OpDef, OpError, no_params,
                    window)
