@@ -1,19 +1,18 @@
 """`cnnc summary` as a table: the layers grouped by the blocks of their names, with repeats folded.
 
 Consumes what `cnnc.summary()` returns (the `--json` object) plus the block each name was expanded from;
-produces rows, then renders them with rich. A row is a layer, or a group (a block call, a named list, a
-merge's branch) with the parameters and MACs of everything under it summed; `depth` folds the levels
-below it into their groups. Consecutive siblings that the language numbered (`inception_a_1`,
-`inception_a_2`, ... or list branches `branch1`, `branch2`, ...) and that are identical are folded into
-one row, `inception_a ×2`. rich is imported only when a table is printed.
+produces rows, then renders them with cnnc/table.py, one line per row at any width. A row is a layer, or
+a group (a block call, a named list, a merge's branch) with the parameters and MACs of everything under
+it summed; `depth` folds the levels below it into their groups. Consecutive siblings that the language
+numbered (`inception_a_1`, `inception_a_2`, ... or list branches `branch1`, `branch2`, ...) and that are
+identical are folded into one row, `inception_a ×2 (total)`.
 """
 from __future__ import annotations
 
-import io
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import IO, Any, Iterable, Mapping
 
 from .compiler.resolve import RAux, RCall, RMerge, RNode, ROp, RSeq, resolve
 from .dsl.document import Document
@@ -115,7 +114,9 @@ def _folded(parent: _Node, run: list[_Node], level: int, blocks: Mapping[str, st
 def _op(node: _Node, blocks: Mapping[str, str]) -> str:
     if node.name in blocks:
         return blocks[node.name]
-    return node.own["op"] if node.own is not None else ""
+    if node.own is not None:
+        return node.own["op"]
+    return "sequence" if node.children else ""  # a named list written inline
 
 
 def _sum(layers: Iterable[Mapping[str, Any]], key: str) -> int:
@@ -200,70 +201,74 @@ def parse_depth(text: str) -> int | None:
     return value
 
 
-def print_summary(info: Mapping[str, Any], table_rows: list[Row], file=None) -> None:
-    """Print the table and Keras-style totals; plain text without colour when `file` is not a terminal."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    table.add_column("layer", overflow="fold")
-    table.add_column("op", no_wrap=True)
-    table.add_column("output shape", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("MACs", justify="right", no_wrap=True)
-    for row in table_rows:
-        table.add_row(_name(row, Text), Text(row.op, style="italic" if row.group else ""), _shape(row.shape),
-                      f"{row.params:,}" if row.params else "", f"{row.macs:,}" if row.macs else "",
-                      style="bold" if row.expanded else None)
-    totals = _totals(info, any(r.repeat > 1 for r in table_rows))
-    console = Console(file=file, highlight=False)
-    if console.is_terminal:
-        console.print(table)
-        for line in totals:
-            console.print(line, markup=False, soft_wrap=True)
-        return
-    # a pipe or a file: plain text, wide enough that no name is wrapped, without trailing blanks
-    text = io.StringIO()
-    plain = Console(file=text, width=_width(table_rows), color_system=None, highlight=False)
-    plain.print(table)
-    lines = [line.rstrip() for line in text.getvalue().splitlines()]
-    (file or sys.stdout).write("\n".join(lines + totals) + "\n")
+def print_summary(info: Mapping[str, Any], table_rows: list[Row], file: IO[str] | None = None,
+                  width: int | None = -1) -> None:
+    """Print the table and Keras-style totals, every line at most `width` characters (-1: the terminal's,
+    or COLUMNS, or 100 for a pipe; None: as wide as the full names need); styled only on a terminal."""
+    from .table import colour_for, width_for
+    stream = file or sys.stdout
+    fit = width_for(stream) if width == -1 else width
+    stream.write("\n".join(summary_lines(info, table_rows, fit, colour_for(stream))) + "\n")
 
 
-def _name(row: Row, Text) -> Any:
-    parent, _, last = row.name.rpartition("/")
-    text = Text("  " * (row.level - 1))
-    if parent:
-        text.append(parent + "/", style="dim")
-    text.append(last)
-    if row.repeat > 1:
-        text.append(f" ×{row.repeat}", style="bold cyan")
-    return text
+def summary_lines(info: Mapping[str, Any], table_rows: list[Row], width: int | None = None,
+                  colour: bool = False) -> list[str]:
+    """The table, one line per row, and the totals, each line at most `width` characters: a layer's
+    path is shortened from the left (`…/branch1/conv`, the leaf kept) when the full one does not fit."""
+    from .table import Cell, Column, render, si
+    columns = [Column("layer", shrink=12), Column("op", shrink=6, drop=1), Column("output shape"),
+               Column("params", right=True), Column("MACs", right=True, drop=2)]
+    cells = [[_name(row), Cell(((row.op, "italic" if row.group else ""),)), _shape(row.shape),
+              f"{row.params:,}" if row.params else "", si(row.macs) if row.macs else ""] for row in table_rows]
+    styles = ["bold" if row.expanded else "" for row in table_rows]
+    lines = render(columns, cells, width, colour, styles)
+    return lines + [wrapped for line in _totals(info, any(r.repeat > 1 for r in table_rows))
+                    for wrapped in _wrap(line, width)]
 
 
-def _width(table_rows: list[Row]) -> int:
-    widths = [max([len("layer")] + [2 * (r.level - 1) + len(r.name) + (len(f" ×{r.repeat}") if r.repeat > 1
-                                                                         else 0) for r in table_rows]),
-              max([2] + [len(r.op) for r in table_rows]),
-              max([12] + [len(_shape(r.shape)) for r in table_rows]),
-              max([6] + [len(f"{r.params:,}") for r in table_rows]),
-              max([4] + [len(f"{r.macs:,}") for r in table_rows])]
-    return max(100, sum(widths) + 2 * len(widths) + 2)
+def _name(row: Row) -> Any:
+    """The layer cell: indented by level, the parent path dim, `×N (total)` after a folded run; narrowed
+    by dropping the path's first parts (`…/`), then `(total)`, then cutting the leaf."""
+    from .table import Cell, cut
+    indent = "  " * (row.level - 1)
+    *parents, leaf = row.name.split("/")
+    mark = [(f" ×{row.repeat} (total)", "bold cyan")] if row.repeat > 1 else []
+
+    def pieces(k: int, marks: list) -> tuple:
+        path = ("…/" if k else "") + "".join(p + "/" for p in parents[k:])
+        return ((indent, ""), (path, "dim"), (leaf, ""), *marks)
+
+    def fit(width: int) -> Cell:
+        for marks in (mark, [(f" ×{row.repeat}", "bold cyan")] if mark else []):
+            for k in range(1, len(parents) + 1):
+                if sum(len(t) for t, _ in pieces(k, marks)) <= width:
+                    return Cell(pieces(k, marks))
+        short = pieces(len(parents), [(f" ×{row.repeat}", "bold cyan")] if mark else [])
+        return Cell(cut(short[2:] if len(indent) + 6 > width else short, width))
+    return Cell(pieces(0, mark), fit)
+
+
+def _wrap(line: str, width: int | None) -> list[str]:
+    import textwrap
+    if width is None or len(line) <= width:
+        return [line]
+    return textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False)
 
 
 def _totals(info: Mapping[str, Any], folded: bool) -> list[str]:
+    from .table import si
     p = info["params"]
     lines = ["", f"{info['name']}: input {_shape(info['input_shape'])} -> output {_shape(info['output_shape'])}",
              f"total params: {p['total']:,}   trainable: {p['trainable']:,}   non-trainable: {p['non_trainable']:,}",
-             f"MACs: {info['macs']:,} ({info['macs'] / 1e9:.3f} G)"]
+             f"MACs: {info['macs']:,} ({si(info['macs'])})"]
     if "params_with_aux" in info:
         a = info["params_with_aux"]
-        lines.append(f"with the train-only heads ({', '.join(info['aux_heads'])}; `--aux` keeps them): total "
-                     f"params {a['total']:,}   trainable: {a['trainable']:,}   non-trainable: {a['non_trainable']:,}")
+        lines.append(f"with the train-only heads ({', '.join(info['aux_heads'])}; `--aux` keeps them):")
+        lines.append(f"  total params: {a['total']:,}   trainable: {a['trainable']:,}   "
+                     f"non-trainable: {a['non_trainable']:,}")
     if folded:
-        lines.append("(identical repeats are folded into one row, `name ×N`; `--no-fold` lists each of them)")
+        lines.append("`name ×N (total)`: N identical repeats in one row, their params and MACs summed, the shape the "
+                     "last one's; `--no-fold` lists each")
     return lines
 
 

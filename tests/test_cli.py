@@ -30,13 +30,27 @@ def test_list_shows_every_shipped_architecture_with_its_input_and_parameters(cli
     assert "3x299x299" in r.out
 
 
-def test_list_folds_a_family_into_one_row_and_names_its_variants(cli):
+def test_list_folds_a_family_into_one_row_and_names_its_variants(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # room for the exact spans (narrower: test_list_fits_80_columns...)
     r = cli.run("list")
     assert r.code == 0, r.err
     row = next(l for l in r.out.splitlines() if l.startswith("efficientnet (8) "))
     assert "3x224x224 … 3x600x600" in row and "5,330,564 … 66,658,680" in row
     assert not any(l.startswith("efficientnet_b3") for l in r.out.splitlines())
     assert "  efficientnet: efficientnet_b0, efficientnet_b1," in r.out
+
+
+def test_list_fits_80_columns_in_box_drawing_style_and_gives_small_macs_a_unit(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli.run("list")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert set(lines[1]) == {"─"} and not any(set(line) <= {"-", " "} and line for line in lines)
+    lenet = next(line for line in lines if line.startswith("lenet5 "))
+    assert lenet.endswith(" 416.5 K") and "61,706" in lenet  # 416,520 MACs, not `0.000 G`
+    family = next(line for line in lines if line.startswith("efficientnet (8) "))
+    assert "5.331 … 66.66 M" in family and "0.386 … 37.75 G" in family
 
 
 def test_list_json_has_every_name_a_command_accepts(cli):
@@ -60,7 +74,7 @@ def test_summary_json_has_counts_and_layers(name, total, cli):
 
 
 def test_summary_table_ends_with_keras_style_totals(cli):
-    r = cli.run("summary", "resnet50")
+    r = cli.run("summary", "resnet50", "--wide")  # full names (else shortened to fit: test_summary.py)
     assert r.code == 0
     assert "total params: 25,636,712   trainable: 25,583,592   non-trainable: 53,120" in r.out
     assert "conv2/conv_block/add/shortcut/conv" in r.out

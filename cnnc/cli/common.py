@@ -1,5 +1,5 @@
 """What the subcommands share: the `Command` definition, argument types, repeated options and their help
-texts, and output helpers (plain tables, shapes, progress bars on a terminal).
+texts, and output helpers (tables, shapes, progress bars on a terminal).
 
 rich is imported only when a bar is really shown, so that `cnnc check` and friends start fast.
 """
@@ -99,17 +99,12 @@ def shape(dims: Iterable[Any]) -> str:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: Iterable[int] = frozenset()) -> None:
-    """A plain-text table on stdout: columns two spaces apart, those in `right` right-aligned."""
+    """A table on stdout in the one style of every command (cnnc/table.py): a box-drawing rule under the
+    header, columns two spaces apart, those in `right` right-aligned, fitted to the terminal's width."""
+    from ..table import Column, print_table
     right = set(right)
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(row: Sequence[Any]) -> str:
-        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
-                         for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line(row))
+    print_table([Column(h, right=i in right, shrink=8 if i == 0 and i not in right else None)
+                 for i, h in enumerate(header)], rows)
 
 
 class ProgressBar:

@@ -44,26 +44,54 @@ def run_list(args: argparse.Namespace) -> int:
     families: dict[str, list[dict[str, Any]]] = {}
     for entry in sorted(entries, key=lambda e: order.get(e["name"], 0)):  # a family's variants: one row
         families.setdefault(entry["file"][:-5] if entry["variant"] else entry["name"], []).append(entry)
+    from ..table import Column, print_table, width_for
     rows = []
     for name, members in sorted(families.items()):
         inputs = sorted({tuple(e["input_shape"]) for e in members}, key=lambda s: s[1:])
         params = sorted(e["params"]["total"] for e in members)
         macs = sorted(e["macs"] for e in members)
         rows.append((name + (f" ({len(members)})" if members[0]["variant"] else ""),
-                     _span([shape(s)[1:-1].replace(", ", "x") for s in (inputs[0], inputs[-1])]),
-                     _span([f"{n:,}" for n in (params[0], params[-1])]),
-                     _span([f"{m / 1e9:.3f}" for m in (macs[0], macs[-1])]) + " G"))
-    table(("name", "input", "params", "MACs"), rows, right={2, 3})
+                     _narrowing(_input_span(inputs[0], inputs[-1]), _input_span(inputs[0], inputs[-1], True)),
+                     _narrowing(_span(f"{params[0]:,}", f"{params[-1]:,}"), _si_span(params[0], params[-1])),
+                     _si_span(macs[0], macs[-1])))
+    # where the terminal is narrow, a family's spans are written shorter: `5.331 … 66.66 M`, `… 600x600`
+    print_table([Column("name"), Column("input", shrink=19), Column("params", right=True, shrink=15),
+                 Column("MACs", right=True)], rows)
     print("\nvariants (each a name for every command):")
+    width = min(width_for(sys.stdout), 100)
     for name, members in sorted(families.items()):
         if members[0]["variant"]:
-            print(textwrap.fill(", ".join(e["name"] for e in members), 100, initial_indent=f"  {name}: ",
-                                subsequent_indent=" " * (len(name) + 4)))
+            print(textwrap.fill(", ".join(e["name"] for e in members), width, initial_indent=f"  {name}: ",
+                                subsequent_indent=" " * (len(name) + 4), break_on_hyphens=False))
     return 0
 
 
-def _span(ends: list[str]) -> str:
-    return ends[0] if ends[0] == ends[-1] else f"{ends[0]} … {ends[-1]}"
+def _span(low: str, high: str) -> str:
+    return low if low == high else f"{low} … {high}"
+
+
+def _narrowing(text: str, short: str) -> Any:
+    """A cell that is `text`, or `short` where its column is narrowed."""
+    from ..table import Cell
+    return Cell(((text, ""),), lambda width: Cell(((short, ""),)))
+
+
+def _input_span(low: tuple[int, ...], high: tuple[int, ...], short: bool = False) -> str:
+    """`3x224x224 … 3x600x600`; `short`: the channels written once where they agree (`3x224x224 … 600x600`)."""
+    b = high[1:] if short and high[0] == low[0] else high
+    return _span("x".join(map(str, low)), "x".join(map(str, b))) if low != high else "x".join(map(str, low))
+
+
+def _si_span(low: int, high: int) -> str:
+    """`2.239 … 6.331 M`: both ends in the unit (K, M or G) of the larger, `0.386 … 37.75 G`."""
+    from ..table import si
+    b = si(high)
+    if si(low) == b:
+        return b
+    y, unit = b.rsplit(" ", 1)
+    scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(unit, 1.0)
+    x = si(low).rsplit(" ", 1)[0] if si(low).endswith(unit) else f"{low / scale:.3f}"
+    return f"{x} … {y} {unit}"
 
 
 LIST = Command("list", "the shipped architectures, a family's variants on one line", run_list,
@@ -92,7 +120,10 @@ def summary_arguments(c: argparse.ArgumentParser) -> None:
                    help="show N levels of the block hierarchy, deeper ones summed into their block "
                         "(default: all)")
     c.add_argument("--no-fold", action="store_true", help="list every repeat instead of folding identical "
-                                                          "ones into one row (`inception_a ×3`)")
+                                                          "ones into one row (`inception_a ×3 (total)`)")
+    c.add_argument("--wide", action="store_true",
+                   help="full layer names even where the table is then wider than the terminal (by default "
+                        "it fits: a long path is shortened from the left, `…/branch1/conv`)")
 
 
 def run_summary(args: argparse.Namespace) -> int:
@@ -104,7 +135,8 @@ def run_summary(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     from ..summary_table import origins_in, print_summary, rows
-    print_summary(info, rows(info["layers"], origins_in(tree), args.depth, fold=not args.no_fold))
+    print_summary(info, rows(info["layers"], origins_in(tree), args.depth, fold=not args.no_fold),
+                  width=None if args.wide else -1)
     return 0
 
 
