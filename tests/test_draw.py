@@ -49,15 +49,14 @@ def top_level_names(net) -> list[str]:
     return out
 
 
-# (network, the repeat counts its overview shows)
+# (network, the repeat counts its overview shows: identical calls, or a repeat's copies)
 REPEATS = [
-    ("inception_v3", [3, 4, 2]),
+    ("inception_v3", [2]),  # mixed5-mixed6; mixed0-2, mixed4-7 and mixed9-10 differ
     ("inception_v4", [4, 7, 3]),
     ("inception_resnet_v2", [10, 20, 9]),
     ("resnet50", [2, 3, 5]),
     ("resnext50", [2, 3, 5]),
-    ("xception", [8, 2]),
-    ("inception_v1", [2, 3]),
+    ("xception", [8]),
     ("vgg16", [2, 3]),
 ]
 
@@ -90,13 +89,15 @@ def test_no_picture_is_wider_than_a_row_and_a_long_named_sequence_is_cut_into_fr
 
 def test_mobilenet_v3_s_bnecks_are_drawn_as_numbered_frames():
     shown = labels(drawn("mobilenet_v3_large"))
-    assert "bnecks (1 of 2)" in shown and "bnecks (2 of 2)" in shown and "bnecks" not in shown
+    frames = [t for t in shown if t.startswith("bnecks (")]
+    n = len(frames)
+    assert n >= 2 and frames == [f"bnecks ({i} of {n})" for i in range(1, n + 1)] and "bnecks" not in shown
 
 
 def test_folded_modules_show_the_range_of_names_and_every_name_in_the_tooltip():
     svg = drawn("inception_v3")
-    assert "mixed4 – mixed7" in labels(svg)
-    assert any("mixed4, mixed5, mixed6, mixed7" in t for t in texts(svg))
+    assert "mixed5 – mixed6" in labels(svg)
+    assert any("mixed5, mixed6:" in t for t in texts(svg))
 
 
 def test_layers_show_kernel_stride_and_filters_and_shapes_sit_between_stages():
@@ -114,8 +115,7 @@ def test_train_only_heads_are_drawn_as_side_branches():
 
 def test_module_colour_follows_its_kind():
     svg = drawn("inception_v4")
-    assert "#ffe27a" in svg  # inception-style (concat)
-    assert "#ffbf80" in svg  # reduction (stride 2)
+    assert "#ffe27a" in svg  # concat, the reductions too: downsampling is a tag, not a colour
     assert "#b9e3a0" not in svg  # no residual modules in Inception-v4
     assert "#b9e3a0" in drawn("resnet50")
 
@@ -182,3 +182,102 @@ def test_the_pictures_in_the_docs_are_what_cnnc_draws_today(picture, expand):
     committed = (Path(__file__).parent.parent / "docs" / picture).read_text(encoding="utf-8")
     command = f"cnnc draw inception_v3 {'--expand ' + expand + ' ' if expand else ''}-o docs/{picture}"
     assert committed == drawn("inception_v3", expand), f"docs/{picture} is out of date; run `{command}`"
+
+
+# ---- overviews that never mislead (issue 16) -----------------------------------------------------
+def _fills(svg: str, title_start: str) -> list[str]:
+    """The fill of the first box of each group whose tooltip starts with `title_start`."""
+    out = []
+    for g in ET.fromstring(svg).iter(f"{SVG}g"):
+        title = g.find(f"{SVG}title")
+        rect = g.find(f"{SVG}rect")
+        if title is not None and (title.text or "").startswith(title_start) and rect is not None:
+            out.append(rect.get("fill"))
+    return out
+
+
+def test_calls_with_different_arguments_are_drawn_apart_each_with_its_own():
+    shown = labels(drawn("inception_v1"))
+    text = " ".join(shown)
+    assert "inception_3a" in shown and "inception_3b" in shown and "inception_3a – inception_3b" not in text
+    assert "inception(64, 96, 128, 16, 32, 32)" in text and "inception(128, 128, 192, 32, 96, 64)" in text
+    assert {"block3", "block4"} <= set(labels(drawn("xception")))
+    v3 = labels(drawn("inception_v3"))
+    assert {"mixed0", "mixed1", "mixed2", "mixed4", "mixed7"} <= set(v3) and "inception_a(32)" in v3
+
+
+def test_a_repeat_whose_copies_differ_is_one_box_that_says_what_varies_per_call():
+    shown = labels(drawn("densenet121"))
+    assert "×6" in shown and "input: 64 … 224 ch" in shown  # dense_layer x 6, each on a wider input
+    effnet = labels(drawn("efficientnet_b0"))
+    assert any(t.startswith("rate: ") for t in effnet)  # stochastic depth grows call by call
+
+
+def test_named_sequences_show_the_shape_between_their_items():
+    shown = labels(drawn("xception"))
+    for shape in ("64×147×147", "128×74×74", "256×37×37", "728×19×19"):  # the entry flow: 147, 74, 37, 19
+        assert shape in shown
+    assert "32×149×149" in labels(drawn("inception_v3"))  # inside the stem
+
+
+def test_a_block_keeps_its_colour_in_every_stage_and_downsampling_is_a_tag():
+    svg = drawn("resnet50")
+    fills = [f for stage in (2, 3, 4, 5) for f in _fills(svg, f"conv{stage}/conv_block")]
+    assert len(fills) == 4 and len(set(fills)) == 1
+    assert labels(svg).count("/2") == 3 + 1  # conv3-5's first blocks, and the legend's swatch
+    assert "downsamples (stride 2)" in labels(svg)
+    resnext = drawn("resnext50")
+    fills = [f for s in (1, 2, 3, 4) for f in _fills(resnext, f"layer{s}/projection_block")]
+    assert len(fills) == 4 and len(set(fills)) == 1
+
+
+def test_the_legend_says_what_xn_means_and_repeated_layers_use_the_same_mark():
+    for name in ("resnet50", "vgg16"):
+        assert "N copies in sequence" in labels(drawn(name))
+    vgg = ET.fromstring(drawn("vgg16"))
+    badges = [t for t in vgg.iter(f"{SVG}text") if t.text == "×3"]
+    assert badges and all(t.get("fill") == "#ffffff" for t in badges)  # white on the dark badge, as modules
+
+
+def test_a_block_label_titles_its_box_in_bold_and_the_call_goes_under_it():
+    shown = labels(drawn("inception_resnet_v2"))
+    assert {"Inception-ResNet-A", "Inception-ResNet-B", "Inception-ResNet-C", "Reduction-A"} <= set(shown)
+    assert "block35(0.17)" in shown and "block35(0.17)" not in [t for t in shown if t.startswith("Inception")]
+    root = ET.fromstring(drawn("inception_v4"))
+    weight = {t.text: t.get("font-weight") for t in root.iter(f"{SVG}text")}
+    assert weight["Reduction-A"] == "bold" and weight["reduction_a(k=192,"] is None
+
+
+def test_a_repeat_s_copies_are_titled_with_their_own_names():
+    shown = labels(drawn("regnet_y_400mf"))
+    assert {"stage_1", "stage_2", "stage_3", "stage_4"} <= set(shown) and "stage" not in shown
+
+
+def test_a_too_wide_named_sequence_is_cut_only_between_whole_calls():
+    from cnnc.compiler import build_tree
+    from cnnc.draw.chain import DGroup, chain
+    from cnnc.draw.overview import _pieces
+    from cnnc.draw.views import views
+    tree, full = build_tree(cnnc.load("mobilenet_v3_large"))
+    group = next(item for item, _ in chain(views(tree, full)) if isinstance(item, DGroup) and item.title == "bnecks")
+    pieces = [piece for piece, _ in _pieces(group)]
+    assert len(pieces) >= 2
+    first = 0
+    for piece in pieces:
+        assert first == 0 or first in group.cuts  # each piece starts where a call starts
+        first += len(piece.items)
+    assert first == len(group.items)
+
+
+def test_a_labelled_block_draws_its_label_and_keeps_its_name_for_its_layers():
+    net = doc("  - res x 2\n  - globalavgpool\n",
+              extra="blocks:\n  res:\n    label: Residual unit\n    layers: {add: {shortcut: identity, "
+                    "residual: [conv(3, 3x3, padding=same), relu]}}\n")
+    assert net.blocks["res"].label == "Residual unit"
+    assert "Residual unit" in labels(render(net))
+    assert any(layer.name.startswith("res_1/") for layer in cnnc.build(net).layers)
+
+
+def test_a_labelled_block_without_layers_is_a_located_schema_error():
+    with pytest.raises(cnnc.CnncError, match=r"unknown key `add`; expected one of: label, layers"):
+        doc("  - res\n", extra="blocks:\n  res: {label: R, add: {a: identity, b: identity}}\n")

@@ -11,14 +11,14 @@ from typing import Mapping, TypeVar
 from ..compiler.ops import MERGES
 from .labels import text_width
 from .style import (AUX_FILL, AUX_STROKE, FUNC_COLOURS, FUNC_NAMES, GROUP_FILL, GROUP_STROKE,
-                    LAYER_COLOURS, LAYER_NAMES, MARGIN, MODULE_COLOURS, MODULE_NAMES)
-from .svg import Svg
+                    LAYER_COLOURS, LAYER_NAMES, MARGIN, MARK_NAMES, MODULE_COLOURS, MODULE_NAMES)
+from .svg import Svg, badge
 
-LegendKey = tuple[str, str]  # (group, kind); groups: module, frame, layer, func, merge, shortcut
+LegendKey = tuple[str, str]  # (group, kind); groups: module, frame, layer, func, merge, shortcut, mark
 
 ORDER: list[LegendKey] = [("module", k) for k in MODULE_COLOURS] + [("frame", "group"), ("frame", "aux")] + \
     [("layer", k) for k in LAYER_COLOURS] + [("func", k) for k in FUNC_COLOURS] + \
-    [("merge", name) for name in MERGES] + [("shortcut", "identity")]
+    [("merge", name) for name in MERGES] + [("shortcut", "identity")] + [("mark", k) for k in MARK_NAMES]
 
 _K = TypeVar("_K", bound=str)
 _V = TypeVar("_V")
@@ -65,6 +65,8 @@ def label(group: str, kind: str) -> str:
         return "named sequence" if kind == "group" else "train-only head"
     if group == "merge":
         return MERGES[kind].legend
+    if group == "mark":
+        return MARK_NAMES[kind]
     return "identity shortcut"
 
 
@@ -86,5 +88,25 @@ def swatch(svg: Svg, group: str, kind: str, x: float, y: float) -> None:
     elif group == "merge":
         svg.circle(x + 11, y, 7, "#ffffff", "#555555")
         svg.centred(x + 11, y - 0.5, MERGES[kind].symbol or "", 11, bold=True)
+    elif group == "mark":
+        {"repeat": lambda: badge(svg, x + 11, y, "N"), "parallel": lambda: parallel_badge(svg, x + 11, y, "N"),
+         "down": lambda: down_tag(svg, x + 11, y, 2)}[kind]()
     else:
         svg.line([(x, y), (x + 22, y)], arrow=False, dash=False)
+
+
+def parallel_badge(svg: Svg, cx: float, cy: float, count: int | str) -> None:
+    """`N ∥` on a white badge centred on (cx, cy): N parallel paths (towers), unlike the dark `×N` of N
+    copies in sequence."""
+    text = f"{count} ∥"
+    w = text_width(text, 10, bold=True) + 10
+    svg.rect(cx - w / 2, cy - 8, w, 16, "#ffffff", "#333333", rx=3, width=1.5)
+    svg.centred(cx, cy, text, 10, bold=True)
+
+
+def down_tag(svg: Svg, cx: float, cy: float, factor: int) -> None:
+    """`/2` on a small square tag centred on (cx, cy): the module downsamples (a stride of 2 inside)."""
+    text = f"/{factor}"
+    w = text_width(text, 9, bold=True) + 8
+    svg.rect(cx - w / 2, cy - 6.5, w, 13, "#ffffff", "#333333", rx=1.5, width=1.3)
+    svg.centred(cx, cy, text, 9, bold=True)

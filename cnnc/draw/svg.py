@@ -95,7 +95,7 @@ def pill_width(label: str, size: float = 8.5) -> float:
     return text_width(label, size, bold=True) + 10
 
 
-def badge(svg: Svg, cx: float, cy: float, count: int) -> None:
+def badge(svg: Svg, cx: float, cy: float, count: int | str) -> None:
     """`×N` on a dark round badge centred on (cx, cy)."""
     label = f"×{count}"
     w = text_width(label, 10, bold=True) + 10

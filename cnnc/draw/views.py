@@ -25,6 +25,7 @@ class VLayer:
     attrs: Attrs
     shape: Shape
     name: str | None  # the name written in the document, if any
+    weights: tuple[Shape, ...] = ()  # its tensors' shapes: what tells two calls on different inputs apart
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class _Viewer:
         layer = self.layers.get(node.path)
         if layer is None:  # the tree and the graph built from it disagree on a name: a bug, never a guess
             raise RuntimeError(f"cnnc draw: no layer `{node.path}` in the graph of `{self.name}`")
-        return VLayer(node.path, layer.op, layer.attrs, layer.shape, node.name)
+        return VLayer(node.path, layer.op, layer.attrs, layer.shape, node.name, tuple(p.shape for p in layer.params))
 
     def merge(self, node: RMerge) -> VMerge:
         """One branch drawn per written branch: `tower x 32` resolved to 32 branches is drawn once."""
