@@ -215,7 +215,7 @@ def summary_lines(info: Mapping[str, Any], table_rows: list[Row], width: int | N
                   colour: bool = False) -> list[str]:
     """The table, one line per row, and the totals, each line at most `width` characters: a layer's
     path is shortened from the left (`…/branch1/conv`, the leaf kept) when the full one does not fit."""
-    from .table import Cell, Column, render, si
+    from .table import Cell, Column, render, si, wrap
     columns = [Column("layer", shrink=12), Column("op", shrink=6, drop=1), Column("output shape"),
                Column("params", right=True), Column("MACs", right=True, drop=2)]
     cells = [[_name(row), Cell(((row.op, "italic" if row.group else ""),)), _shape(row.shape),
@@ -223,7 +223,7 @@ def summary_lines(info: Mapping[str, Any], table_rows: list[Row], width: int | N
     styles = ["bold" if row.expanded else "" for row in table_rows]
     lines = render(columns, cells, width, colour, styles)
     return lines + [wrapped for line in _totals(info, any(r.repeat > 1 for r in table_rows))
-                    for wrapped in _wrap(line, width)]
+                    for wrapped in wrap(line, width)]
 
 
 def _name(row: Row) -> Any:
@@ -246,13 +246,6 @@ def _name(row: Row) -> Any:
         short = pieces(len(parents), [(f" ×{row.repeat}", "bold cyan")] if mark else [])
         return Cell(cut(short[2:] if len(indent) + 6 > width else short, width))
     return Cell(pieces(0, mark), fit)
-
-
-def _wrap(line: str, width: int | None) -> list[str]:
-    import textwrap
-    if width is None or len(line) <= width:
-        return [line]
-    return textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False)
 
 
 def _totals(info: Mapping[str, Any], folded: bool) -> list[str]:

@@ -174,6 +174,14 @@ def print_table(columns: Sequence[Column], rows: Sequence[Sequence[object]], fil
     stream.write("\n".join(render(columns, rows, fit, colour_for(stream), styles)) + "\n")
 
 
+def wrap(line: str, width: int | None, indent: int = 2) -> list[str]:
+    """Prose beside a table (totals, notes) in lines of at most `width`, the later ones indented."""
+    import textwrap
+    if width is None or len(line) <= width:
+        return [line]
+    return textwrap.wrap(line, width, subsequent_indent=" " * indent, break_on_hyphens=False)
+
+
 def si(value: float, unit: str = "") -> str:
     """A count in K, M or G with four significant digits (`487.7 M`, `5.713 G`), or as it is below 1,000."""
     for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):

@@ -98,12 +98,18 @@ class Report:
 
 Progress = Callable[[int, float], None]
 """Called as (batch, fraction of that batch size's budget done, 0..1)."""
+Stage = Callable[[str, int | None], None]
+"""Called as each step begins: ("session", None) before the session is created, ("warm-up", batch)
+before a batch size's untimed runs; its timed runs report through `Progress`."""
 
 
 def bench(model: bytes | str, batches: list[int], provider: Provider = "auto", threads: int = 0,
           io_binding: bool = False, macs: int | None = None, macs_source: str = "", name: str = "",
-          budget: Budget = Budget(), progress: Progress | None = None, memory: bool = False) -> Report:
+          budget: Budget = Budget(), progress: Progress | None = None, memory: bool = False,
+          stage: Stage | None = None) -> Report:
     """Time `model` at each batch size in `batches` on `provider` (and measure memory, with `memory`)."""
+    stage = stage or (lambda what, batch: None)
+    stage("session", None)
     probe = Probe()
     before = probe.rss_mb() if memory else None
     if memory:
@@ -122,6 +128,7 @@ def bench(model: bytes | str, batches: list[int], provider: Provider = "auto", t
         step = _binding_step(session, x) if io_binding else _plain_step(session, x)
         if memory:
             probe.mark()
+        stage("warm-up", batch)
         times = side_by_side({"model": step}, budget, functools.partial(progress, batch) if progress else None)
         median = float(np.median(times["model"]))
         results.append(BatchResult(

@@ -92,17 +92,19 @@ def test_cli_bench_of_a_network_prints_json(tmp_path, cli):
     assert all(x["gflops"] > 0 and x["images_per_s"] > 0 for x in info["results"])
 
 
-def test_cli_bench_of_a_cnnc_onnx_recounts_its_macs_and_of_a_foreign_one_says_na(tmp_path, cli):
+def test_cli_bench_of_a_cnnc_onnx_recounts_its_macs_and_of_a_foreign_one_says_na(tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # the first line whole
     assert cli.run("compile", "lenet5", "-o", "l.onnx", cwd=tmp_path).code == 0
     r = cli.run("bench", "l.onnx", "--batch", "2", "--provider", "cpu", "--seconds", "0.02", cwd=tmp_path)
     assert r.code == 0, r.err
-    assert "0.417 M MACs per image (recounted from the ONNX graph)" in r.out
+    assert "416.5 K MACs per image (recounted from the ONNX graph)" in r.out
     assert "median ms" in r.out and "GFLOP/s" in r.out
     onnx.save(foreign_model(), tmp_path / "f.onnx")
     r = cli.run("bench", "f.onnx", "--batch", "1", "--provider", "cpu", "--seconds", "0.02", cwd=tmp_path)
     assert r.code == 0, r.err
     assert "MACs n/a (written by elsewhere, not cnnc)" in r.out
-    assert r.out.rstrip().endswith("n/a")
+    rule = r.out.splitlines().index(next(line for line in r.out.splitlines() if set(line) == {"─"}))
+    assert r.out.splitlines()[rule + 1].endswith("n/a")  # the one row: no GFLOP/s without MACs
 
 
 def test_cli_bench_errors_are_user_errors(tmp_path, cli):
@@ -139,3 +141,40 @@ def test_cli_bench_memory_reports_creation_and_peaks_beside_latency(cli):
     plain = json.loads(cli.run("bench", "lenet5", "--batch", "1", "--provider", "cpu", "--seconds", "0.02",
                                "--json").out)
     assert plain["rss_mb"] is None and plain["results"][0]["peak_rss_mb"] is None and plain["create_s"] > 0
+
+
+def test_bench_reports_each_step_before_it_begins_and_the_timed_runs_after_their_warm_up():
+    model, _ = small_model()
+    events: list = []
+    bench(model, [1, 3], "cpu", budget=QUICK, stage=lambda what, batch: events.append((what, batch)),
+          progress=lambda batch, fraction: events.append(("timed", batch)))
+    steps = [e for i, e in enumerate(events) if e[0] != "timed" or events[i - 1][0] != "timed"]
+    assert steps == [("session", None), ("warm-up", 1), ("timed", 1), ("warm-up", 3), ("timed", 3)]
+
+
+def test_cli_bench_prints_what_it_benches_first_then_the_box_drawn_table(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    r = cli.run("bench", "lenet5", "--batch", "1,2", "--provider", "cpu", "--seconds", "0.02")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0].startswith("lenet5: input [N, 1, 32, 32] float32, 416.5 K MACs per image")
+    assert next(i for i, line in enumerate(lines) if line.startswith("provider: cpu")) > 0
+    rule = next(i for i, line in enumerate(lines) if line and set(line) == {"─"})
+    assert lines[rule - 1].split() == ["batch", "runs", "median", "ms", "p90", "ms", "images/s", "GFLOP/s"]
+    assert [line.split()[0] for line in lines[rule + 1:rule + 3]] == ["1", "2"]
+    assert max(len(line) for line in lines) <= 60
+
+
+def _report(median_ms: float, p90_ms: float):
+    from cnnc.runtime.bench import BatchResult, Report
+    rows = (BatchResult(1, 50, 1.0, 1.1, 0.9, 1000.0, None),
+            BatchResult(8, 50, median_ms, p90_ms, median_ms, 1.0, None))
+    return Report("m", "cpu", 0, False, ["N", 3, 8, 8], "tensor(float)", None, "unknown", rows)
+
+
+def test_a_p90_far_above_the_median_gets_a_note_that_the_median_is_the_figure_to_quote():
+    from cnnc.cli.runtime import NOISY, noise_note
+    note = noise_note(_report(17.0, 69.0))
+    assert note is not None and "at batch 8 the p90 is 4.1x the median" in note
+    assert "the median is the figure to quote" in note
+    assert noise_note(_report(17.0, 17.0 * NOISY * 0.99)) is None

@@ -155,3 +155,46 @@ def _batch_bar() -> Iterator[Update]:
                 tasks[batch] = p.add_task("", total=1.0, batch=batch)
             p.update(tasks[batch], completed=fraction)
         yield update
+
+
+class Steps:
+    """What a long command is doing, live on stderr while it is a terminal (rich, imported then): one row
+    per step, `compiling lenet5`, `creating the session`, `batch    8  warm-up`, then that batch size's
+    bar; the rows go when the command prints its results. Off a terminal it shows nothing."""
+
+    def __init__(self, show: bool = True) -> None:
+        self.show = show and sys.stderr.isatty()
+        self.live: Any = None
+        self.pending: list[tuple[str, Any]] = []  # steps begun and not yet followed by another
+        self.batches: dict[int, Any] = {}
+
+    def __enter__(self) -> Steps:
+        if self.show:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            self.live = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                                 console=Console(stderr=True), transient=True)
+            self.live.start()
+        return self
+
+    def step(self, what: str, batch: int | None = None) -> None:
+        """A step begins (`session`, `warm-up` of `batch`, or any text); the one before it is done."""
+        if self.live is None:
+            return
+        for text, task in self.pending:
+            self.live.update(task, total=1, completed=1, description=f"{text}: done")
+        self.pending = []
+        if what == "warm-up" and batch is not None:
+            self.batches[batch] = self.live.add_task(f"batch {batch:>4}  warm-up", total=None)
+            return
+        text = "creating the session" if what == "session" else what
+        self.pending.append((text, self.live.add_task(text, total=None)))
+
+    def progress(self, batch: int, fraction: float) -> None:
+        """`batch`'s timed runs are `fraction` done."""
+        if self.live is not None and batch in self.batches:
+            self.live.update(self.batches[batch], total=1.0, completed=fraction, description=f"batch {batch:>4}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
