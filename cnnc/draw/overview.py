@@ -141,7 +141,7 @@ def _module_lines(item: DModule) -> list[tuple[str, float, bool]]:
     copy = views[0].path.rsplit("/", 1)[-1]  # `stage_1`: one copy of a repeat, unfolded
     names = [item.name] if item.name else \
         [written[0] if len(views) == 1 else f"{written[0]} – {written[-1]}"] if written else \
-        [copy] if len(views) == 1 and copy != block and copy.startswith(f"{block}_") else []
+        [copy] if len(views) == 1 and not item.label and copy.startswith(f"{block}_") else []
     title = names[0] if names else item.label or block
     below = ([item.label] if names and item.label else []) + ([] if call == title else wrap(call, 9.5))
     return [(title, 11.0, True)] + [(t, 9.5, False) for t in below] + [(t, 8.5, False) for t in varies(item)]
