@@ -8,10 +8,15 @@ x86 int8 kernels (AVX-512 VNNI, AVX2) run fastest; int8 activations ran slower t
 Runtime fuses the QDQ graph into QLinearConv/QLinearAdd/... end to end: the only float tensors left are
 the input (quantized once) and the classifier head below.
 
-The head — a final Softmax and the Gemm/MatMul feeding it — stays float32: quantized probabilities have a
-resolution of 1/256 and quantized logits lose near-ties, while the head costs a negligible fraction of the
-time. `compare` reports what the user needs to decide: top-1 agreement and the largest differences on
-the calibration inputs, and both models' throughput measured side by side.
+The head stays float where 8 bits would cost it information: a final Softmax stays float32 (quantized
+probabilities have a resolution of 1/256), and the classifier — the Gemm/MatMul producing the logits — has
+int8 weights and inputs like every other layer but a float output (ONNX Runtime's QGemm, accumulated in
+int32 and scaled once), since re-quantized logits lose near-ties. Its weights are most of a classifier
+network's last bytes (ResNet-50's: 8.2 of 32.3 MB in float32); `float_classifier=True` keeps them float32,
+as cnnc did before (measured in benchmarks/RESULTS.md: the same agreement either way). `compare` reports
+what the user needs to decide, from one session per model and one pass over the samples: top-1
+agreement and the largest differences on the calibration inputs, each model's accuracy on a labelled set
+when one is given, and, only when asked (it costs its time budget), both throughputs side by side.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -44,13 +49,18 @@ class Comparison:
     logits_max_abs_diff: float | None
     """the same on the Softmax input, when the output is a Softmax's"""
     logits_max_abs: float | None
-    batch: int
-    rounds: int
-    fp32_images_per_s: float
-    int8_images_per_s: float
+    batch: int | None = None
+    """the throughputs' batch size; None (and None below) when they were not measured"""
+    rounds: int | None = None
+    fp32_images_per_s: float | None = None
+    int8_images_per_s: float | None = None
+    labelled: Labelled | None = None
+    """both models on a labelled set, when one was given"""
 
     @property
-    def speedup(self) -> float:
+    def speedup(self) -> float | None:
+        if self.int8_images_per_s is None or self.fp32_images_per_s is None:
+            return None
         return self.int8_images_per_s / self.fp32_images_per_s
 
 
@@ -132,8 +142,12 @@ def labelled_set(path: str | os.PathLike, model_path: str | os.PathLike) -> tupl
 def evaluate(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, x: np.ndarray, y: np.ndarray,
              source: str = "") -> Labelled:
     """Top-1 agreement of the two models on `x`, and each one's accuracy against the labels `y`."""
-    p32, p8 = (_outputs(quiet_cpu_session(with_logits(p).SerializeToString(), 0), "", x)[0] for p in
-               (fp32_path, int8_path))
+    fp32, int8 = (quiet_cpu_session(with_logits(p).SerializeToString(), 0) for p in (fp32_path, int8_path))
+    return _judge(fp32, int8, x, y, source)
+
+
+def _judge(fp32: Any, int8: Any, x: np.ndarray, y: np.ndarray, source: str) -> Labelled:
+    p32, p8 = (_outputs(s, "", x)[0] for s in (fp32, int8))
     if p32.ndim != 2:
         raise QuantizeError(f"the model's output has shape {list(p32.shape)}; accuracy needs [N, classes]")
     c32, c8 = p32.argmax(1), p8.argmax(1)
@@ -158,10 +172,11 @@ def saturating_cpu() -> bool:
 
 def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: np.ndarray,
              description: str = "", metadata: dict[str, str] | None = None,
-             reduce_range: bool = False) -> list[str]:
+             reduce_range: bool = False, float_classifier: bool = False) -> list[str]:
     """Write the int8 model of `model_path` to `output`, calibrated on `inputs`; returns the nodes kept in
-    float32 (the head). The output keeps the source's producer and metadata (cnnc's, for cnnc models).
-    `reduce_range`: 7-bit weights, for CPUs without VNNI (`saturating_cpu`)."""
+    float32 (the final Softmax, and with `float_classifier` the classifier too; otherwise the classifier
+    has int8 weights and a float output). The output keeps the source's producer and metadata (cnnc's, for
+    cnnc models). `reduce_range`: 7-bit weights, for CPUs without VNNI (`saturating_cpu`)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -187,11 +202,18 @@ def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: n
         prepared = Path(tmp) / "prepared.onnx"
         # cnnc records every shape, so the symbolic pass (which needs sympy) adds nothing
         quant_pre_process(os.fspath(model_path), prepared, skip_symbolic_shape=True)
-        head = float_head(onnx.load(prepared))
+        graph = onnx.load(prepared)
+        head = float_head(graph)
+        classifier = classifier_op(graph)
+        if not float_classifier:
+            head = [n for n in head if n != classifier[0]] if classifier else head
+        # the classifier's output stays float (QGemm's float output); the op type is the finest ORT offers
+        extra = {"OpTypesToExcludeOutputQuantization": [classifier[1]]} if classifier and not float_classifier else {}
+        del graph
         written = Path(tmp) / "int8.onnx"
         quantize_static(prepared, written, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head,
-                        reduce_range=reduce_range)
+                        reduce_range=reduce_range, extra_options=extra)
         model = onnx.load(written)
     model.producer_name, model.producer_version = source.producer_name, source.producer_version
     del model.metadata_props[:]
@@ -201,6 +223,18 @@ def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: n
         model.metadata_props.add(key=key, value=value)
     _save(model, output)
     return head
+
+
+def classifier_op(model: onnx.ModelProto) -> tuple[str, str] | None:
+    """The name and op type of the Gemm/MatMul producing the logits: the first output, or the input of
+    the final Softmax producing it (through a bias Add); None when there is none."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    node = producer.get(model.graph.output[0].name)
+    if node is not None and node.op_type == "Softmax":
+        node = producer.get(node.input[0])
+    if node is not None and node.op_type == "Add":
+        node = next((producer[i] for i in node.input if i in producer), None)
+    return (node.name, node.op_type) if node is not None and node.op_type in ("Gemm", "MatMul") else None
 
 
 def float_head(model: onnx.ModelProto) -> list[str]:
@@ -221,10 +255,11 @@ def float_head(model: onnx.ModelProto) -> list[str]:
 
 
 def compare(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, inputs: np.ndarray, batch: int = 8,
-            budget: Budget = Budget(seconds=5.0), threads: int = 0,  # noqa: B008 (Budget is frozen)
-            progress: Callable[[float], None] | None = None) -> Comparison:
-    """Agreement of the int8 model with the float32 one on `inputs`, and both throughputs at `batch`
-    on the CPU, measured side by side."""
+            budget: Budget | None = None, threads: int = 0, progress: Callable[[float], None] | None = None,
+            labelled: tuple[np.ndarray, np.ndarray] | None = None, source: str = "") -> Comparison:
+    """Agreement of the int8 model with the float32 one on `inputs`, both models' accuracy on the
+    `labelled` set (samples, labels; `source` names it) when given, and with a `budget`, both throughputs
+    at `batch` on the CPU, measured side by side: one session per model for all of it."""
     fp32, int8 = (quiet_cpu_session(with_logits(p).SerializeToString(), threads) for p in (fp32_path, int8_path))
     name = fp32.get_inputs()[0].name
     (y32, l32), (y8, l8) = (_outputs(s, name, inputs) for s in (fp32, int8))
@@ -232,15 +267,18 @@ def compare(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, inputs: 
     if y32.ndim == 2 and y32.shape[1] >= 2:
         top1 = float(np.mean(y32.argmax(1) == y8.argmax(1)))
         classes = int(np.unique(y32.argmax(1)).size)
-    x = np.resize(inputs, (batch, *inputs.shape[1:]))  # repeats the inputs when there are fewer than `batch`
-    plain = [fp32.get_outputs()[0].name]
-    times = side_by_side({"fp32": lambda: fp32.run(plain, {name: x}),
-                          "int8": lambda: int8.run([int8.get_outputs()[0].name], {name: x})}, budget, progress)
-    rate = {k: batch / float(np.median(v)) for k, v in times.items()}
+    judged = _judge(fp32, int8, *labelled, source) if labelled is not None else None
+    speed: dict[str, Any] = {}
+    if budget is not None:
+        x = np.resize(inputs, (batch, *inputs.shape[1:]))  # repeats the inputs when there are fewer than `batch`
+        plain = [fp32.get_outputs()[0].name]
+        times = side_by_side({"fp32": lambda: fp32.run(plain, {name: x}),
+                              "int8": lambda: int8.run([int8.get_outputs()[0].name], {name: x})}, budget, progress)
+        speed = {"batch": batch, "rounds": len(times["fp32"]),
+                 **{f"{k}_images_per_s": batch / float(np.median(v)) for k, v in times.items()}}
     return Comparison(len(inputs), top1, classes, float(np.abs(y8 - y32).max()),
                       float(np.abs(l8 - l32).max()) if l32 is not None else None,
-                      float(np.abs(l32).max()) if l32 is not None else None,
-                      batch, len(times["fp32"]), rate["fp32"], rate["int8"])
+                      float(np.abs(l32).max()) if l32 is not None else None, labelled=judged, **speed)
 
 
 def _outputs(session, name: str, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -11,7 +11,7 @@ import pytest
 
 import cnnc
 from cnnc.runtime.bench import Budget, count_macs
-from cnnc.runtime.quantize import QuantizeError, calibration_inputs, compare, quantize
+from cnnc.runtime.quantize import QuantizeError, calibration_inputs, compare, evaluate, quantize
 
 from conftest import doc
 
@@ -45,20 +45,39 @@ def int8(fp32, tmp_path_factory) -> tuple[str, list[str], np.ndarray]:
     return str(out), head, inputs
 
 
-def test_int8_model_is_qdq_with_int8_weights_and_a_float_head(int8):
+def _int8_weight(model: onnx.ModelProto, node: onnx.NodeProto) -> bool:
+    weights = {t.name: t for t in model.graph.initializer}
+    dq = next((n for n in model.graph.node if node.input[1] in n.output), None)
+    return dq is not None and dq.op_type == "DequantizeLinear" and \
+        weights[dq.input[0]].data_type == onnx.TensorProto.INT8
+
+
+def test_int8_model_is_qdq_with_int8_weights_a_float_softmax_and_float_logits(int8):
     path, head, _ = int8
     model = onnx.load(path)
     ops = collections.Counter(n.op_type for n in model.graph.node)
     assert ops["QuantizeLinear"] and ops["DequantizeLinear"] and ops["Conv"] == 3
-    assert head == ["predictions/softmax", "predictions/dense"]
+    assert head == ["predictions/softmax"]
     weights = {t.name: t for t in model.graph.initializer}
     producer = {out: n for n in model.graph.node for out in n.output}
     for conv in (n for n in model.graph.node if n.op_type == "Conv"):
-        dq = producer[conv.input[1]]
-        assert dq.op_type == "DequantizeLinear" and weights[dq.input[0]].data_type == onnx.TensorProto.INT8
-        assert weights[dq.input[1]].dims == [16]  # one scale per output channel
+        assert _int8_weight(model, conv)
+        assert weights[producer[conv.input[1]].input[1]].dims == [16]  # one scale per output channel
     gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
+    softmax = next(n for n in model.graph.node if n.op_type == "Softmax")
+    assert _int8_weight(model, gemm) and softmax.input[0] == gemm.output[0]  # the logits are not re-quantized
+
+
+def test_float_classifier_keeps_the_classifier_weights_in_float32(fp32, int8, tmp_path):
+    _, _, inputs = int8
+    out = tmp_path / "float_classifier.onnx"
+    head = quantize(fp32, out, inputs, "32 random", float_classifier=True)
+    assert head == ["predictions/softmax", "predictions/dense"]
+    model = onnx.load(out)
+    gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
+    weights = {t.name: t for t in model.graph.initializer}
     assert gemm.input[1] in weights and weights[gemm.input[1]].data_type == onnx.TensorProto.FLOAT
+    assert not _int8_weight(model, gemm)
 
 
 def test_int8_model_keeps_cnnc_identity_so_bench_recounts_its_macs(fp32, int8):
@@ -77,6 +96,15 @@ def test_int8_output_is_close_to_float32_and_the_comparison_is_reported(fp32, in
     assert c.logits_max_abs_diff <= 0.1 * c.logits_max_abs
     assert c.max_abs_diff <= 0.1
     assert c.rounds >= QUICK.min_iterations and c.fp32_images_per_s > 0 and c.int8_images_per_s > 0
+
+
+def test_comparison_without_a_budget_times_nothing_and_judges_the_labelled_set_in_the_same_sessions(fp32, int8):
+    path, _, inputs = int8
+    labels = np.random.default_rng(1).integers(0, 10, len(inputs))
+    c = compare(fp32, path, inputs, labelled=(inputs, labels), source="set.npz")
+    assert c.batch is c.rounds is c.fp32_images_per_s is c.int8_images_per_s is c.speedup is None
+    assert c.labelled == evaluate(fp32, path, inputs, labels, "set.npz")  # separate sessions, same figures
+    assert c.labelled.samples == 32 and c.labelled.agreement == c.top1_agreement
 
 
 def test_calibration_from_a_folder_takes_samples_and_batches(fp32, tmp_path):
@@ -100,14 +128,18 @@ def test_bad_calibration_folders_say_what_is_wrong(fp32, tmp_path, make, message
         calibration_inputs(fp32, tmp_path)
 
 
-def test_cli_quantize_prints_agreement_and_speed(fp32, tmp_path, cli):
-    r = cli.run("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--random", "8", "--seconds", "0.05")
+def test_cli_quantize_prints_agreement_and_times_only_when_asked(fp32, tmp_path, cli):
+    r = cli.run("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--random", "8")
     assert r.code == 0, r.err
     assert "calibrating on 8 random: every value drawn from N(0, 1), seed 0" in r.out
-    assert "kept in float32: predictions/softmax, predictions/dense" in r.out
+    assert "kept in float32: predictions/softmax" in r.out and "predictions/dense" not in r.out
     assert "top-1 agreement with float32 on the 8 calibration inputs:" in r.out
-    assert "on the logits" in r.out and "images/s" in r.out
+    assert "on the logits" in r.out and "images/s" not in r.out and "--time" in r.out
     assert (tmp_path / "q.onnx").is_file() and not list(tmp_path.glob(".*tmp"))
+    r = cli.run("quantize", fp32, "-o", str(tmp_path / "q.onnx"), "--random", "8", "--seconds", "0.05",
+                "--float-classifier")
+    assert r.code == 0, r.err
+    assert "kept in float32: predictions/softmax, predictions/dense" in r.out and "images/s" in r.out
 
 
 def test_cli_quantize_user_errors(fp32, tmp_path, cli):

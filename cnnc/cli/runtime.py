@@ -290,8 +290,15 @@ def quantize_arguments(c: argparse.ArgumentParser) -> None:
                         help="a folder of .npy input samples to calibrate on (or one .npy file with a batch)")
     source.add_argument("--random", type=positive, default=64, metavar="N",
                         help="calibrate on N random inputs, N(0, 1) noise (default 64)")
+    c.add_argument("--time", action="store_true",
+                   help="also compare both models' throughput, side by side (off by default: it takes --seconds "
+                        "more; `cnnc bench` times one model)")
     c.add_argument("--batch", type=positive, default=8, help="batch size of the throughput comparison (default 8)")
-    c.add_argument("--seconds", type=float, default=5.0, help="time for the throughput comparison (default 5)")
+    c.add_argument("--seconds", type=float, default=None,
+                   help="time for the throughput comparison; implies --time (default 5)")
+    c.add_argument("--float-classifier", action="store_true",
+                   help="keep the classifier (the Gemm before the softmax or the output) in float32 too; by "
+                        "default its weights are int8 and its output, the logits, float")
     c.add_argument("--labelled", metavar="SET.npz",
                    help="a .npz with samples `x` and class labels `y`: report both models' accuracy on it and "
                         "their top-1 agreement")
@@ -306,7 +313,7 @@ def quantize_arguments(c: argparse.ArgumentParser) -> None:
 
 def run_quantize(args: argparse.Namespace) -> int:
     from ..runtime.bench import Budget
-    from ..runtime.quantize import calibration_inputs, compare, evaluate, labelled_set
+    from ..runtime.quantize import calibration_inputs, compare, labelled_set
     path, out = Path(args.model), Path(args.output)
     _check_quantize_paths(path, out)
     inputs, described = calibration_inputs(path, args.calibration, None if args.calibration else args.random)
@@ -314,12 +321,14 @@ def run_quantize(args: argparse.Namespace) -> int:
     say = (lambda *a, **k: None) if args.json else print
     short = "int8" if args.dtype == "int8" else "fp16"
     written = _write_quantized(args, path, out, inputs, described, say)
-    judged = evaluate(path, out, *labelled, args.labelled) if labelled is not None else None
-    with batch_progress(not args.json) as progress:
-        c = compare(path, out, inputs, args.batch, Budget(seconds=args.seconds),
-                    progress=(lambda f: progress(args.batch, f)) if progress else None)
+    timed = args.time or args.seconds is not None
+    budget = Budget(seconds=5.0 if args.seconds is None else args.seconds) if timed else None
+    with batch_progress(not args.json and timed) as progress:
+        c = compare(path, out, inputs, args.batch, budget, progress=(lambda f: progress(args.batch, f)) if progress
+                    else None, labelled=labelled, source=args.labelled or "")
+    judged = c.labelled
     if args.json:
-        comparison = {k.replace("int8", short): v for k, v in dataclasses.asdict(c).items()}
+        comparison = {k.replace("int8", short): v for k, v in dataclasses.asdict(c).items() if k != "labelled"}
         labels = {k if k != "accuracy" else f"{short}_accuracy": v for k, v in dataclasses.asdict(judged).items()} \
             if judged else None
         print(json.dumps({"output": str(out), "dtype": args.dtype, "inputs": described, **written,
@@ -346,7 +355,7 @@ def _write_quantized(args: argparse.Namespace, path: Path, out: Path, inputs: np
         return {}
     say(f"calibrating on {described}", flush=True)
     reduce = saturating_cpu() if args.reduce_range == "auto" else args.reduce_range == "on"
-    head = quantize(path, out, inputs, described, reduce_range=reduce)
+    head = quantize(path, out, inputs, described, reduce_range=reduce, float_classifier=args.float_classifier)
     say(f"wrote {sizes.format(out.stat().st_size / 1e6)}: int8 QDQ, per-channel {'7-bit ' if reduce else ''}weights"
         f"{' (this CPU has no VNNI)' if reduce and args.reduce_range == 'auto' else ''}; "
         f"kept in float32: {', '.join(head) or 'nothing'}", flush=True)
@@ -370,6 +379,9 @@ def _print_comparison(c: Comparison, kind: str = "int8") -> None:
     print(f"max |{kind} - float32|: {c.max_abs_diff:.4g} (output)" + (
         f", {c.logits_max_abs_diff:.4g} on the logits (max |logit| {c.logits_max_abs:.4g})"
         if c.logits_max_abs_diff is not None else ""))
+    if c.fp32_images_per_s is None or c.int8_images_per_s is None or c.speedup is None:
+        print("throughput not measured (--time compares both models side by side)")
+        return
     print(f"throughput at batch {c.batch} on the CPU, side by side ({c.rounds} rounds, medians): float32 "
           f"{c.fp32_images_per_s:.1f} images/s, {kind} {c.int8_images_per_s:.1f} images/s: {c.speedup:.2f}x")
 
