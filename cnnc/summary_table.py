@@ -216,7 +216,10 @@ def summary_lines(info: Mapping[str, Any], table_rows: list[Row], width: int | N
     """The table, one line per row, and the totals, each line at most `width` characters: a layer's
     path is shortened from the left (`…/branch1/conv`, the leaf kept) when the full one does not fit."""
     from .table import Cell, Column, render, si, wrap
-    columns = [Column("layer", shrink=12), Column("op", shrink=6, drop=1), Column("output shape"),
+    # the layer column narrows as far as its leaves allow (a deep one may be cut past 30 characters); where
+    # even that is too wide, MACs go first, then the op
+    leaves = max([len("layer")] + [2 * (r.level - 1) + len(_leaf(r)) for r in table_rows])
+    columns = [Column("layer", shrink=min(leaves, 30)), Column("op", shrink=6, drop=1), Column("output shape"),
                Column("params", right=True), Column("MACs", right=True, drop=2)]
     cells = [[_name(row), Cell(((row.op, "italic" if row.group else ""),)), _shape(row.shape),
               f"{row.params:,}" if row.params else "", si(row.macs) if row.macs else ""] for row in table_rows]
@@ -238,14 +241,19 @@ def _name(row: Row) -> Any:
         path = ("…/" if k else "") + "".join(p + "/" for p in parents[k:])
         return ((indent, ""), (path, "dim"), (leaf, ""), *marks)
 
+    short = [(f" ×{row.repeat}", "bold cyan")] if mark else []
+
     def fit(width: int) -> Cell:
-        for marks in (mark, [(f" ×{row.repeat}", "bold cyan")] if mark else []):
+        for marks in (mark, short):
             for k in range(1, len(parents) + 1):
                 if sum(len(t) for t, _ in pieces(k, marks)) <= width:
                     return Cell(pieces(k, marks))
-        short = pieces(len(parents), [(f" ×{row.repeat}", "bold cyan")] if mark else [])
-        return Cell(cut(short[2:] if len(indent) + 6 > width else short, width))
+        return Cell(cut(((indent, ""), (leaf, ""), *short), width))  # the indent alone says it is nested
     return Cell(pieces(0, mark), fit)
+
+
+def _leaf(row: Row) -> str:
+    return row.name.rsplit("/", 1)[-1] + (f" ×{row.repeat}" if row.repeat > 1 else "")
 
 
 def _totals(info: Mapping[str, Any], folded: bool) -> list[str]:
@@ -260,8 +268,8 @@ def _totals(info: Mapping[str, Any], folded: bool) -> list[str]:
         lines.append(f"  total params: {a['total']:,}   trainable: {a['trainable']:,}   "
                      f"non-trainable: {a['non_trainable']:,}")
     if folded:
-        lines.append("`name ×N (total)`: N identical repeats in one row, their params and MACs summed, the shape the "
-                     "last one's; `--no-fold` lists each")
+        lines.append("`name ×N (total)`, or `×N` where narrow: N identical repeats in one row, their params and MACs "
+                     "summed, the shape the last one's; `--no-fold` lists each")
     return lines
 
 

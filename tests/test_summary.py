@@ -159,6 +159,8 @@ def test_a_folded_row_says_its_figures_are_the_total_of_its_copies():
     assert f"{folded.name.rsplit('/', 1)[-1]} ×{folded.repeat} (total)" in line and f"{folded.params:,}" in line
     legend = lines[2 + len(table):]
     assert any("×N (total)" in text and "summed" in text for text in legend)
+    narrow = _table_lines(summary_lines(info, table, 60), table)[table.index(folded)]
+    assert f"×{folded.repeat}" in narrow and f"{folded.params:,}" in narrow
 
 
 def test_a_pipe_fits_columns_when_set_and_else_120_and_wide_gives_full_names(cli, monkeypatch):
