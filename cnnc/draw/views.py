@@ -125,17 +125,45 @@ class _Viewer:
                       self.view(node.body), self.shapes.get(node.path, ()), params)
 
 
+LIST_ITEMS = 16  # a list holding more numbers than this is summarised by its size in labels and tooltips
+
+
 def value_text(value: expr.Value) -> str:
-    """A value as a document would write it: `true`, `3x3`, `[1, 2]`, `0.17`."""
+    """A value as a document would write it: `true`, `3x3`, `[1, 2]`, `0.17`; a list of more than
+    LIST_ITEMS numbers by its size instead (`table 240×60 (14,400 entries)`, `[16, 24, 32, … 20 values]`),
+    so that a label or tooltip stays short whatever an argument holds."""
+    if isinstance(value, tuple) and _leaves(value) > LIST_ITEMS:
+        return _list_summary(value)
+    return _text(value)
+
+
+def _text(value: expr.Value) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, tuple):
         if len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             return f"{value[0]}x{value[1]}"
-        return "[" + ", ".join(value_text(v) for v in value) + "]"
+        return "[" + ", ".join(_text(v) for v in value) + "]"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _leaves(value: expr.Value) -> int:
+    """How many numbers (and strings, booleans) a value holds, nested lists counted through."""
+    return sum(_leaves(v) for v in value) if isinstance(value, tuple) else 1
+
+
+def _list_summary(value: tuple) -> str:
+    """A long list by its size: a table (a list of lists) by its rows and entries, a flat list by its
+    first items and its length."""
+    if all(isinstance(row, tuple) for row in value):
+        lengths = {len(row) for row in value}
+        size = f"{len(value)}×{lengths.pop()}" if len(lengths) == 1 else f"of {len(value)} rows"
+        return f"table {size} ({_leaves(value):,} entries)"
+    if not any(isinstance(v, tuple) for v in value):
+        return "[" + ", ".join(_text(v) for v in value[:3]) + f", … {len(value):,} values]"
+    return f"[list of {len(value):,} items ({_leaves(value):,} values)]"
 
 
 def call_text(name: str, args: Sequence[expr.Value], kwargs: Sequence[tuple[str, expr.Value]]) -> str:
