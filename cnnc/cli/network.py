@@ -160,9 +160,10 @@ EXPAND = Command("expand", "the network with every block call and repeat written
 def draw_arguments(c: argparse.ArgumentParser) -> None:
     _net(c)
     c.add_argument("-o", "--output", help="the .svg file to write (default: NAME.svg, or NAME_BLOCK.svg)")
-    c.add_argument("--expand", metavar="BLOCK",
-                   help="draw this block's inside (branches side by side), as first called in the network; "
-                        "also a module's name, e.g. mixed5")
+    c.add_argument("--expand", metavar="NAME",
+                   help="draw one part opened up (branches side by side): a block (its first call), a call, "
+                        "named sequence or layer by the name or path the overview shows (mixed5, entry_flow, "
+                        "mixed5/branch7x7)")
 
 
 def run_draw(args: argparse.Namespace) -> int:

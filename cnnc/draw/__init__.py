@@ -11,9 +11,10 @@ Two pictures:
   into one box marked `×N`, plain layers as small upright shapes, batch norm and softmax as small
   marked functions, named sequences (a stem, a VGG stage) as frames, train-only heads as dashed side
   branches;
-- `expand` (expanded.py): one block's inside, drawn top to bottom as papers draw an Inception module:
-  its parallel branches side by side, each layer a small box with kernel and filters, the merge at the
-  bottom, an identity shortcut as a line around the branches; `tower x 32` drawn once and marked `×32`.
+- `expand` (expanded.py): one block's, call's or named sequence's inside, drawn top to bottom as papers
+  draw an Inception module: its parallel branches side by side, each layer a small box with kernel and
+  filters, the names written inside as grey captions, the merge at the bottom, an identity shortcut as
+  a line around the branches; `tower x 32` drawn once and marked `×32`.
 
 How each op and merge looks comes from its definition in the op registry (compiler/ops/); the
 colours per kind are style.py's.
@@ -32,8 +33,9 @@ from .views import views
 
 
 def render(net: str | os.PathLike | Document, expand: str | None = None) -> str:
-    """The network's overview as SVG text; with `expand`, the inside of that block (a block name, or the
-    name of a module in the network such as `mixed5`), as first called in the network. The network's
+    """The network's overview as SVG text; with `expand`, that part opened up: a block (its first call), or a
+    call, named sequence, branch or layer by its name or path (`mixed5`, `entry_flow`, `mixed5/branch7x7`;
+    draw/targets.py). The network's
     warnings are issued through Python's `warnings`, those of its train-only heads too."""
     doc = load(net)
     tree, full = build_tree(doc)

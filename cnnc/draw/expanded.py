@@ -1,141 +1,136 @@
-"""The picture of one block's inside, as first called in the network, or of one module by its name.
+"""The picture of one part of the network opened up: a block's inside, a call, a named sequence, a path.
 
-Consumes the document (its name and blocks, for the title and for errors), the whole graph (the shape
-into the block) and the view tree; produces the SVG text: a title naming the block and its parameters,
-a note with the call drawn, the input tag, the block's figure (figures.py), the output tag, a legend.
-An unknown name is a `CnncError` that suggests the nearest block or module.
+Consumes the document (its name, for the title), the whole graph (the shapes into and out of the part,
+each layer's input maps) and the view tree; produces the SVG text: a title naming what is drawn, a note
+that says which call it is and with what arguments (wrapped to the picture's width), the input tag,
+the part's figure (figures.py), the output tag, the connection tables of the layers inside (table.py),
+a legend. Which view a name opens, and the error for one that opens none, are targets.py's.
 """
 from __future__ import annotations
 
-from typing import Callable, Union
-
 from ..compiler.ir import Graph, Shape
 from ..dsl.document import Document
-from ..errors import CnncError, did_you_mean
-from .figures import EGAP, fig
-from .labels import shape_text, text_width
+from . import table
+from .figures import EGAP, fig, line_in
+from .labels import shape_text, text_width, wrap
 from .legend import legend
 from .style import MARGIN, MUTED
 from .svg import Svg
-from .views import VAux, VBlock, VMerge, VSeq, View, is_module
+from .targets import Found, Target, find, which_call
+from .views import VBlock, VLayer, VMerge, VSeq
 
-Target = Union[VBlock, VMerge]
+NOTE, NOTE_LINE = 10.5, 15.0  # the note's text size and line height
+TAG = 30.0  # an input or output tag's height
 
 
 def expanded(doc: Document, graph: Graph, tree: VSeq, target: str) -> str:
-    """The inside of block or module `target`: its figure between its input and output shapes."""
-    view = _target(doc, tree, target)
-    svg = Svg()
+    """Part `target` of the network: its figure between its input and output shapes."""
+    found = find(doc, tree, target)
+    view = found.view
     figure = fig(view)
-    title, note = _heading(doc, tree, view)
+    into, out = _shapes(graph)
+    grids = table.tables(view, {p: s[0] for p, s in into.items() if s})
+    title, note = heading(tree, found, doc.name)
+    width = max(figure.w + 2 * MARGIN, 2 * MARGIN + text_width(title, 17, True), 600.0,
+                *(2 * MARGIN + t.w for t in grids))
+    lines = wrap(note, NOTE, width - 2 * MARGIN, balanced=False)
+    svg = Svg()
     svg.text(MARGIN, MARGIN + 14, title, 17, anchor="start", bold=True)
-    svg.text(MARGIN, MARGIN + 32, note, 10.5, anchor="start", fill=MUTED)
-    top = MARGIN + 56
-    width = max(figure.w, 160.0)
-    content_w = max(width + 2 * MARGIN, MARGIN + text_width(title, 17, True), MARGIN + text_width(note, 10.5))
-    x0 = MARGIN + max(0.0, (min(content_w, 900) - 2 * MARGIN - figure.w) / 2)
+    for i, line in enumerate(lines):
+        svg.text(MARGIN, MARGIN + 32 + NOTE_LINE * i, line, NOTE, anchor="start", fill=MUTED)
+    top = MARGIN + 56 + NOTE_LINE * (len(lines) - 1)
+    x0 = MARGIN + max(0.0, (min(width, 900) - 2 * MARGIN - figure.w) / 2)
     cx = x0 + figure.cx
-    before = _input_shape(graph, view.path)
+    before = _first(into, view.path)
     _tag(svg, cx, top, "input", shape_text(before) if before else "?")
-    svg.line([(cx, top + 30), (cx, top + 30 + EGAP - 1)])
-    figure.paint(svg, x0, top + 30 + EGAP)
-    y = top + 30 + EGAP + figure.h
+    line_in(svg, figure, cx, top + TAG, top + TAG + EGAP)
+    figure.paint(svg, x0, top + TAG + EGAP)
+    y = top + TAG + EGAP + figure.h
     svg.line([(cx, y), (cx, y + EGAP - 1)])
-    _tag(svg, cx, y + EGAP, "output", shape_text(view.shape))
-    y, right = legend(svg, figure.legend, y + EGAP + 30 + 28, max(content_w - MARGIN, 560))
-    width = max(content_w, x0 + figure.w + MARGIN, cx + 60 + MARGIN, right + MARGIN)
+    after = view.shape if isinstance(view, (VBlock, VMerge, VLayer)) else _last(out, view.path)
+    _tag(svg, cx, y + EGAP, "output", shape_text(after) if after else "?")
+    y += EGAP + TAG + 28
+    for grid in grids:
+        table.paint(svg, grid, MARGIN, y)
+        y += grid.h + 18
+    y, right = legend(svg, figure.legend, y, max(width - MARGIN, 560))
+    width = max(width, x0 + figure.w + MARGIN, cx + 60 + MARGIN, right + MARGIN)
     return svg.document(width, y + MARGIN, f"{doc.name}: {title.split(' · ', 1)[1]} drawn by cnnc")
 
 
-def _target(doc: Document, tree: VSeq, target: str) -> Target:
-    """The view `target` names, or an error that says what could have been meant."""
-    view = _find(tree, target)
-    if view is not None:
-        return view
-    if target in doc.blocks:
-        raise CnncError(f"block `{target}` is defined in `{doc.name}` but never called, so it has no "
-                        f"concrete arguments or shapes to draw")
-    blocks = list(doc.blocks)
-    known = ", ".join(blocks) if blocks else "none"
-    raise CnncError(f"`{doc.name}` has no block or module `{target}`"
-                    f"{did_you_mean(target, [*blocks, *_module_paths(tree)])}; its blocks: {known}")
-
-
-def _heading(doc: Document, tree: VSeq, view: Target) -> tuple[str, str]:
-    """The title (`inception_v3 · inception_a(pool_proj)`) and the note: the call drawn, its bindings."""
-    if isinstance(view, VMerge):
-        return f"{doc.name} · {view.path}", f"{view.op} of {len(view.branches)} branches"
-    params = ", ".join(p for p, _ in view.params)
-    title = f"{doc.name} · {view.block}({params})" if params else f"{doc.name} · {view.block}"
-    calls = _count(tree, view.block)
-    where = f"{view.path}: {view.call}" if view.path != view.block else view.call
-    note = f"as first called ({calls} calls in all): {where}" if calls > 1 else f"as called: {where}"
-    if params:
-        note += " — " + ", ".join(f"{p} = {v}" for p, v in view.params)
+def heading(tree: VSeq, found: Found, net: str) -> tuple[str, str]:
+    """The title (`inception_v3 · inception_b(c7)`) and the note: what is drawn, which call of its block
+    (`inception_b, call 2 of 4 (mixed5): inception_b(160) — c7 = 160`), from which name."""
+    view = found.view
+    if isinstance(view, VBlock):
+        params = ", ".join(p for p, _ in view.params)
+        title = f"{net} · {view.block}({params})" if params else f"{net} · {view.block}"
+        note = _call_note(tree, view)
+    else:
+        title = f"{net} · {view.name or view.path}"
+        note = _part_note(view)
+    if found.how == "name" and found.named > 1:
+        note = f"the first of {found.named} parts named `{found.key}`: {note}"
     return title, note
+
+
+def _call_note(tree: VSeq, view: VBlock) -> str:
+    position, calls = which_call(tree, view)
+    which = f"call {position} of {calls}" if calls > 1 else "its only call"
+    where = f" ({view.path})" if view.path != view.block else ""
+    call = f": {view.call}" if view.call != view.block else ""
+    note = f"{view.block}, {which}{where}{call}"
+    if view.params:
+        note += " — " + ", ".join(f"{p} = {v}" for p, v in view.params)
+    return note
+
+
+def _part_note(view: Target) -> str:
+    if isinstance(view, VMerge):
+        return f"{view.path}: {view.op} of {len(view.branches)} branches"
+    if isinstance(view, VLayer):
+        return f"the layer {view.path} ({view.op})"
+    return f"the sequence {view.path} ({_count(view)} layers)"
+
+
+def _count(view: object) -> int:
+    """How many layers a view holds (a tower drawn once for 32 counts once)."""
+    if isinstance(view, VLayer):
+        return 1
+    if isinstance(view, VSeq):
+        return sum(_count(i) for i in view.items)
+    if isinstance(view, VMerge):
+        return sum(_count(b.node) for b in view.branches)
+    if isinstance(view, VBlock):
+        return _count(view.body)
+    return 0
 
 
 def _tag(svg: Svg, cx: float, y: float, which: str, text: str) -> None:
     w = max(text_width(text, 10.5, True), text_width(which, 9)) + 18
-    svg.rect(cx - w / 2, y, w, 30, "#f4f4f4", "#9a9a9a", rx=6)
+    svg.rect(cx - w / 2, y, w, TAG, "#f4f4f4", "#9a9a9a", rx=6)
     svg.centred(cx, y + 9, which, 8.5, fill=MUTED)
     svg.centred(cx, y + 21, text, 10.5, bold=True)
 
 
-def _walk(view: View, match: Callable[[View], bool]) -> View:
-    """The first view, depth first, that `match`es."""
-    if view is None or match(view):
-        return view
-    children: tuple[View, ...] = ()
-    if isinstance(view, VSeq):
-        children = view.items
-    elif isinstance(view, (VBlock, VAux)):
-        children = (view.body,)
-    elif isinstance(view, VMerge):
-        children = tuple(b.node for b in view.branches)
-    for child in children:
-        found = _walk(child, match)
-        if found is not None:
-            return found
-    return None
-
-
-def _find(tree: VSeq, target: str) -> Target | None:
-    """The first call of block `target` in the network, or the module named `target`."""
-    found = _walk(tree, lambda v: isinstance(v, VBlock) and v.block == target)
-    found = found or _walk(tree, lambda v: isinstance(v, (VBlock, VMerge)) and target in (v.path, v.name))
-    return found if isinstance(found, (VBlock, VMerge)) else None
-
-
-def _count(view: View, block: str) -> int:
-    """How many times `block` is called in the network."""
-    if isinstance(view, VSeq):
-        return sum(_count(i, block) for i in view.items)
-    if isinstance(view, VMerge):
-        return sum(_count(b.node, block) * b.copies for b in view.branches)
-    if isinstance(view, VBlock):
-        return (view.block == block) + _count(view.body, block)
-    if isinstance(view, VAux):
-        return _count(view.body, block)
-    return 0
-
-
-def _module_paths(view: View) -> list[str]:
-    """The names of the modules a user may ask for: paths and written names, blocks opened up."""
-    if isinstance(view, (VBlock, VMerge)) and is_module(view):
-        return [view.path, *([view.name] if view.name else [])]
-    if isinstance(view, VSeq):
-        return [p for item in view.items for p in _module_paths(item)]
-    if isinstance(view, VBlock):
-        return _module_paths(view.body)
-    return []
-
-
-def _input_shape(graph: Graph, path: str) -> Shape | None:
-    """The shape into the first layer under `path`."""
+def _shapes(graph: Graph) -> tuple[dict[str, Shape], dict[str, Shape]]:
+    """Each layer's input shape, and its output shape, by its name."""
     outputs = {layer.output: layer.shape for layer in graph.layers}
     outputs["input"] = graph.input_shape
-    for layer in graph.layers:
-        if layer.name == path or layer.name.startswith(path + "/"):
-            return outputs.get(layer.inputs[0])
-    return None
+    into = {layer.name: outputs.get(layer.inputs[0], ()) for layer in graph.layers if layer.inputs}
+    return into, {layer.name: layer.shape for layer in graph.layers}
+
+
+def _under(shapes: dict[str, Shape], path: str) -> list[Shape]:
+    return [s for name, s in shapes.items() if name == path or name.startswith(path + "/")]
+
+
+def _first(shapes: dict[str, Shape], path: str) -> Shape | None:
+    """The shape into (or out of) the first layer under `path`."""
+    found = _under(shapes, path)
+    return found[0] if found else None
+
+
+def _last(shapes: dict[str, Shape], path: str) -> Shape | None:
+    found = _under(shapes, path)
+    return found[-1] if found else None

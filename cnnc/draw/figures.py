@@ -30,6 +30,8 @@ class Fig:
     cx: float
     paint: Callable[[Svg, float, float], None]  # (svg, left x, top y)
     legend: set[LegendKey] = field(default_factory=set)
+    inlet: float = 0.0  # how far below its top the line into it runs: to a merge's fork, past a caption
+    arrow_in: bool = True  # that line ends in an arrowhead (not where it joins a fork)
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,41 @@ class _Boxed:
     marks: tuple[str, ...] = ()
 
 
-_Flat = Union[VLayer, VMerge, _Repeat]
-_Part = Union[_Boxed, VLayer, VMerge, _Repeat]  # a VLayer here is a function standing alone
+@dataclass(frozen=True)
+class _Caption:
+    """The name written for the layers that follow (NiN's `mlp1`), shown as a small grey caption."""
+
+    name: str
+
+
+_Flat = Union[VLayer, VMerge, _Repeat, _Caption]
+_Drawable = Union[_Boxed, VLayer, VMerge, _Repeat]  # a VLayer here is a function standing alone
+_Part = Union[_Drawable, _Caption]
 
 
 def fig(view: View) -> Fig:
-    """The figure of a view: its parts one under the other."""
-    return _seq_fig([_part_fig(p) for p in _parts(view)])
+    """The figure of a view: its parts one under the other, each name written inside as a caption."""
+    figs: list[Fig] = []
+    names: list[str] = []
+    for part in _parts(view):
+        if isinstance(part, _Caption):
+            names.append(part.name)
+            continue
+        figs.append(_captioned(_part_fig(part), " / ".join(names)) if names else _part_fig(part))
+        names = []
+    return _seq_fig(figs)
+
+
+CAPTION = 13.0
+
+
+def _captioned(inner: Fig, name: str) -> Fig:
+    """`inner` under its name, in small grey type beside the line into it."""
+    def paint(svg: Svg, x: float, y: float) -> None:
+        svg.text(x + inner.cx + 6, y + 9.5, name, 8.5, anchor="start", fill=MUTED, italic=True)
+        inner.paint(svg, x, y + CAPTION)
+    w = max(inner.w, inner.cx + 6 + text_width(name, 8.5))
+    return Fig(w, inner.h + CAPTION, inner.cx, paint, inner.legend, inner.inlet + CAPTION, inner.arrow_in)
 
 
 def _parts(view: View) -> list[_Part]:
@@ -62,15 +92,17 @@ def _parts(view: View) -> list[_Part]:
     return _attach(_flat(view))
 
 
-def _flat(view: View) -> list[_Flat]:
-    """Layers, merges and repeats in order: blocks and sequences opened up."""
+def _flat(view: View, top: bool = True) -> list[_Flat]:
+    """Layers, merges and repeats in order: blocks and sequences opened up, the names written inside
+    them kept as captions."""
     if view is None:
         return []
+    named: list[_Flat] = [_Caption(view.name)] if not top and not isinstance(view, VAux) and view.name else []
     if isinstance(view, (VLayer, VMerge)):
-        return [view]
+        return [*named, view]
     if isinstance(view, (VBlock, VAux)):
-        return _flat(view.body)
-    out: list[_Flat] = []
+        return [*named, *_flat(view.body, False)]
+    out: list[_Flat] = named
     items = [i for i in view.items if i is not None]
     i = 0
     while i < len(items):
@@ -78,7 +110,7 @@ def _flat(view: View) -> list[_Flat]:
         if isinstance(item, VBlock) and n > 1:
             out.append(_Repeat(item, n))
         else:
-            out.extend(_flat(item))
+            out.extend(_flat(item, False))
         i += n
     return out
 
@@ -112,7 +144,7 @@ def _attach(items: list[_Flat]) -> list[_Part]:
     return out
 
 
-def _part_fig(part: _Part) -> Fig:
+def _part_fig(part: _Drawable) -> Fig:
     if isinstance(part, _Boxed):
         return _box_fig(part)
     if isinstance(part, VMerge):
@@ -139,7 +171,7 @@ def _repeat_fig(item: _Repeat) -> Fig:
             svg.rect(x + STACK * k, y + STACK * k, w, h, "#fafafa", "#b0b0b0", rx=8)
         svg.rect(x, y, w, h, "#ffffff", "#8c8c8c", rx=8, dash=True)
         svg.text(x + FRAME_PAD, y + 13, title, 9.5, anchor="start", bold=True, fill="#444444")
-        svg.line([(x + cx, y), (x + cx, y + FRAME_HEAD + FRAME_PAD - 1)])
+        line_in(svg, inner, x + cx, y, y + FRAME_HEAD + FRAME_PAD)
         inner.paint(svg, x + ix, y + FRAME_HEAD + FRAME_PAD)
         svg.line([(x + cx, y + FRAME_HEAD + FRAME_PAD + inner.h), (x + cx, y + h)], arrow=False)
         badge(svg, x + w + 2 * STACK - 4, y + h + 2 * STACK - 4, item.count)
@@ -151,7 +183,7 @@ def _box_fig(part: _Boxed) -> Fig:
     view, marks = part.view, part.marks
     kind = layer_kind(view.op)
     fill, stroke = LAYER_COLOURS[kind]
-    label = layer_label(view, paper=True)
+    label = layer_label(view)
     mark_w = [pill_width(mark_label(m), 7.5) for m in marks]
     w = text_width(label, BOX_SIZE) + 20 + sum(mw + 3 for mw in mark_w)
     legend: set[LegendKey] = {("layer", kind)} | {("func", func_kind(m)) for m in marks}
@@ -193,10 +225,17 @@ def _seq_fig(figs: list[Fig]) -> Fig:
     def paint(svg: Svg, x: float, y: float) -> None:
         for i, f in enumerate(figs):
             if i:
-                svg.line([(x + cx, y - EGAP), (x + cx, y - 1)])
+                line_in(svg, f, x + cx, y - EGAP, y)
             f.paint(svg, x + cx - f.cx, y)
             y += f.h + EGAP
-    return Fig(w, h, cx, paint, set().union(*(f.legend for f in figs)))
+    return Fig(w, h, cx, paint, set().union(*(f.legend for f in figs)), figs[0].inlet, figs[0].arrow_in)
+
+
+def line_in(svg: Svg, into: Fig, x: float, start: float, top: float) -> None:
+    """The line from `start` down into figure `into` whose top is at `top`: to its first box's edge
+    with an arrowhead, or on to the fork of the merge it begins with."""
+    end = top + into.inlet - (1 if into.arrow_in else 0)
+    svg.line([(x, start), (x, end)], arrow=into.arrow_in)
 
 
 # ---- merges ----------------------------------------------------------------------------------------
@@ -270,7 +309,7 @@ def _merge_fig(view: VMerge) -> Fig:
             _paint_shortcut(svg, x + cx, x + shortcut_x, y, join_y)
         svg.text(x + label_x, sy + SYMBOL / 2 + 3 if bar else sy + 25, shape, 8.5, anchor="start", fill=MUTED)
         svg.end()
-    return Fig(w, join_y + SYMBOL, cx, paint, legend)
+    return Fig(w, join_y + SYMBOL, cx, paint, legend, FORK / 2, False)
 
 
 def _paint_bar(svg: Svg, op: str, xs: list[float], y: float) -> None:
@@ -298,7 +337,7 @@ def _paint_column(svg: Svg, column: _Column, x: float, y: float, join: float, ar
     inner, copies, c = column.fig, column.branch.copies, x + column.centre
     fx = x + column.left + (column.width - inner.w) / 2
     top = y + FORK + HEAD
-    svg.line([(c, y + FORK / 2), (c, top - 1)])
+    line_in(svg, inner, c, y + FORK / 2, top)
     if copies > 1:
         for k in (2, 1, 0):
             svg.rect(fx + STACK * k - 3, top + STACK * k - 3, inner.w + 6, inner.h + 6, "#ffffff", "#b0b0b0", rx=6)
@@ -312,7 +351,7 @@ def _paint_column(svg: Svg, column: _Column, x: float, y: float, join: float, ar
 def _column_label(branch: VBranch) -> str:
     """The branch's name, and the block it calls when that block draws as more than one box."""
     node = branch.node
-    if isinstance(node, VBlock) and len(_parts(node)) > 1:
+    if isinstance(node, VBlock) and len([p for p in _parts(node) if not isinstance(p, _Caption)]) > 1:
         return f"{branch.label} · {node.call}"
     return branch.label
 

@@ -42,9 +42,10 @@ def func_kind(op: str) -> FuncKind:
     return cast(FuncKind, OPS[op].draw.kind)
 
 
-def layer_label(layer: VLayer, paper: bool = False) -> str:
-    """`conv 7x7/2, 64` for the overview; `7x7 conv, 64, /2` (papers' style) inside a block."""
-    return OPS[layer.op].draw.label(layer.attrs, paper)
+def layer_label(layer: VLayer) -> str:
+    """`7x7 conv, 64, /2`, the papers' style (kernel, op, filters, stride), in the overview and inside a
+    block alike: the registry's labels with `paper` set."""
+    return OPS[layer.op].draw.label(layer.attrs, True)
 
 
 def func_label(layer: VLayer) -> str:
@@ -53,6 +54,11 @@ def func_label(layer: VLayer) -> str:
 
 def mark_label(op: str) -> str:
     return OPS[op].draw.mark or op
+
+
+def mark_shown(op: str) -> bool:
+    """A mark the overview shows although activations go without saying there (LeNet's `squash`)."""
+    return OPS[op].draw.shown
 
 
 def shape_text(shape: Shape) -> str:
@@ -79,25 +85,27 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
 WRAP = 170.0  # the widest line of text in a module box
 
 
-def wrap(text: str, size: float) -> list[str]:
-    """`reduction_a(k=192, l=224, m=256, n=384)` broken after commas into lines at most WRAP wide,
-    two lines of about equal width when two are enough."""
+def wrap(text: str, size: float, width: float = WRAP, balanced: bool = True) -> list[str]:
+    """`reduction_a(k=192, l=224, m=256, n=384)` broken after commas into lines at most `width` wide:
+    two lines of about equal width when two are enough and `balanced`, else each line filled in turn."""
     parts = text.split(", ")
-    if text_width(text, size) <= WRAP or len(parts) < 2:
+    if text_width(text, size) <= width or len(parts) < 2:
         return [text]
+    if not balanced or text_width(text, size) > 2 * width + text_width(" ", size):
+        return _greedy(parts, size, width)  # two lines cannot hold it: the halves below would cost O(len²)
     halves = [(", ".join(parts[:i]) + ",", ", ".join(parts[i:])) for i in range(1, len(parts))]
     a, b = min(halves, key=lambda h: max(text_width(h[0], size), text_width(h[1], size)))
-    if max(text_width(a, size), text_width(b, size)) <= WRAP:
+    if max(text_width(a, size), text_width(b, size)) <= width:
         return [a, b]
-    return _greedy(parts, size)
+    return _greedy(parts, size, width)
 
 
-def _greedy(parts: list[str], size: float) -> list[str]:
-    """As many parts on each line as fit in WRAP."""
+def _greedy(parts: list[str], size: float, width: float) -> list[str]:
+    """As many parts on each line as fit in `width`."""
     lines = [""]
     for part in parts:
         joined = f"{lines[-1]}, {part}" if lines[-1] else part
-        if lines[-1] and text_width(joined + ",", size) > WRAP:
+        if lines[-1] and text_width(joined + ",", size) > width:
             lines[-1] += ","
             lines.append(part)
         else:

@@ -84,7 +84,9 @@ SOFTMAX = OpDef("softmax", "softmax over the channel axis", (), same, no_params,
 SQUASH = OpDef(
     "squash", "LeCun's squashing function, `amplitude * tanh(slope * x)` (1998: 1.7159 tanh(2x/3))",
     (Arg("amplitude", "float", 1.7159, "the output's bound"), Arg("slope", "float", 2 / 3, "the input's scale")),
-    same, no_params, no_macs, _squash_lower, Drawing("activation", labels.fixed("squash"), "squash"),
+    same, no_params, no_macs, _squash_lower,
+    Drawing("activation", lambda a, paper: f"squash {a['amplitude']:.5g}·tanh({a['slope']:.4g}x)", "squash",
+            shown=True),
     per_channel=True)
 SCALE = OpDef(
     "scale", "multiplies by a constant: Inception-ResNet's `x + 0.17 * residual` is "

@@ -213,12 +213,14 @@ class Drawing:
     overview's style (`conv 7x7/2, 64`) or, with `paper`, the papers' style inside a block
     (`7x7 conv, 64, /2`); `mark`, when set, is the short text shown on the layer before it instead of a
     shape of its own (`BN`, `ReLU`); `wire` draws it as a bare line (the identity shortcut beside a
-    residual block's branches)."""
+    residual block's branches); `shown`: a mark the overview shows under its layer where activations
+    otherwise go without saying (LeNet's squashing function is no ReLU)."""
 
     kind: DrawKind
     label: Callable[[Attrs, bool], str]
     mark: str | None = None
     wire: bool = False
+    shown: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ _WINDOW = (Arg("stride", "size", (1, 1), "step of the window, e.g. 2 or 1x2"),
 def _label(op: str):
     def label(a: Attrs, paper: bool) -> str:
         extra = f", {a['groups']} groups" if a.get("groups", 1) > 1 else ""
-        extra += ", table" if a.get("connections") else ""
+        extra += ", connection table" if a.get("connections") else ""
         if paper:
             stride = f", {labels.stride(a)}" if labels.stride(a) else ""
             return f"{labels.size(a['kernel'])} {op}, {a['filters']}{stride}{extra}"

@@ -21,12 +21,15 @@ def fixed(text: str) -> Callable[[Attrs, bool], str]:
     return lambda a, paper: text
 
 
-def windowed(op: str) -> Callable[[Attrs, bool], str]:
-    """`maxpool 3x3/2` in the overview, `3x3 maxpool, /2` inside a block."""
+def windowed(op: str, kind: str = "") -> Callable[[Attrs, bool], str]:
+    """`maxpool 3x3/2` in the overview, `3x3 maxpool, /2` inside a block; a `kind` follows the op in
+    brackets (`2x2 subsampling (trainable), /2`)."""
+    name = f"{op} ({kind})" if kind else op
+
     def label(a: Attrs, paper: bool) -> str:
         if paper:
-            return f"{size(a['kernel'])} {op}{', ' + stride(a) if stride(a) else ''}"
-        return f"{op} {size(a['kernel'])}{stride(a)}"
+            return f"{size(a['kernel'])} {name}{', ' + stride(a) if stride(a) else ''}"
+        return f"{op} {size(a['kernel'])}{stride(a)}{f' ({kind})' if kind else ''}"
     return label
 
 
