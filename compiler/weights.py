@@ -139,7 +139,7 @@ def _pieces(blocks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.concatenate(held) if len(held) > 1 else held[0]
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process id, threads): a forked child makes its own
 _pools_lock = threading.Lock()
 
 
@@ -155,10 +155,11 @@ def _pool(threads: int | None) -> ThreadPoolExecutor | None:
     threads = _threads(threads)
     if threads <= 1:
         return None
+    key = (os.getpid(), threads)
     with _pools_lock:
-        if threads not in _pools:
-            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="cnnc-draw")
-        return _pools[threads]
+        if key not in _pools:
+            _pools[key] = ThreadPoolExecutor(threads, thread_name_prefix="cnnc-draw")
+        return _pools[key]
 
 
 def initial_weights(graph: Graph, seed: int = 0) -> Iterator[tuple[Param, np.ndarray]]:

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import struct
+import time
 
 import numpy as np
 import onnx
@@ -189,3 +190,22 @@ def test_a_compile_writes_the_same_bytes_on_one_core_and_on_eight(monkeypatch):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, cores=cores: set(range(cores)), raising=False)
         written.append(cnnc.compile(graph, seed=11).SerializeToString())
     assert written[0] == written[1]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_draws_large_tensors_with_its_own_threads():
+    param = _big()
+    expected = weights.initial(param, 2, threads=2)  # the parent's pool now exists, with its threads
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's threads are gone; drawing must neither hang nor differ
+        ok = np.array_equal(weights.initial(param, 2, threads=2), expected)
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    pytest.fail("drawing in a forked child hung")
