@@ -173,7 +173,7 @@ def _report(median_ms: float, p90_ms: float):
 
 
 def test_a_p90_far_above_the_median_gets_a_note_that_the_median_is_the_figure_to_quote():
-    from cnnc.cli.runtime import NOISY, noise_note
+    from cnnc.cli.bench import NOISY, noise_note
     note = noise_note(_report(17.0, 69.0))
     assert note is not None and "at batch 8 the p90 is 4.1x the median" in note
     assert "the median is the figure to quote" in note

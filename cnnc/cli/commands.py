@@ -6,7 +6,8 @@ from .common import Command
 from .explain import EXPLAIN
 from .lsp import LSP
 from .network import CHECK, COMPILE, DRAW, EXPAND, EXPORT_TRITON, LIST, OPS, SCHEMA, SUMMARY, WEIGHTS
-from .runtime import BENCH, QUANTIZE, RUN
+from .bench import BENCH
+from .runtime import QUANTIZE, RUN
 
 COMMANDS: tuple[Command, ...] = (
     LIST, CHECK, SUMMARY, EXPAND, DRAW, SCHEMA, OPS, EXPORT_TRITON, COMPILE, WEIGHTS,  # about a network file
