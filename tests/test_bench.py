@@ -178,3 +178,32 @@ def test_a_p90_far_above_the_median_gets_a_note_that_the_median_is_the_figure_to
     assert note is not None and "at batch 8 the p90 is 4.1x the median" in note
     assert "the median is the figure to quote" in note
     assert noise_note(_report(17.0, 17.0 * NOISY * 0.99)) is None
+
+
+def test_on_a_terminal_bench_shows_each_step_live_and_prints_the_header_first():
+    import os
+    import pty
+    import subprocess
+    import sys
+    main, child = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR")}
+    p = subprocess.Popen([sys.executable, "-m", "cnnc", "bench", "lenet5", "--batch", "1,2", "--provider", "cpu",
+                          "--seconds", "0.3"], stdout=subprocess.PIPE, stderr=child, env={**env, "TERM": "xterm"})
+    os.close(child)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 1 << 16)
+        except OSError:  # EIO: the child has closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    out = p.stdout.read().decode()
+    assert p.wait(timeout=120) == 0
+    live = shown.decode()
+    for step in ("compiling lenet5", "creating the session", "batch    1  warm-up", "batch    2"):
+        assert step in live, live
+    assert out.splitlines()[0].startswith("lenet5: input [N, 1, 32, 32] float32") and "provider: cpu" in out
+    assert "compiling" not in out  # the steps stay on the terminal, the results on stdout
