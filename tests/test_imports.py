@@ -5,6 +5,7 @@ the top; relative imports are resolved against the installed layout (pyproject's
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -131,15 +132,33 @@ def test_relative_imports_resolve_against_the_installed_packages():
         imported("from .... import x\n", "cnnc.dsl.schema")
 
 
-def test_check_loads_neither_numpy_nor_onnx():
-    """`cnnc check` stays quick to start: the op definitions need neither (lowering imports them)."""
+CHECK_NEEDS_NONE_OF = ("numpy", "onnx", "onnxruntime", "pydantic", "pydantic_core", "cnnc.dsl.schema", "rich")
+
+
+def _check_imports(*argv: str) -> tuple[int, list[str]]:
+    """`cnnc ARGV` run in a fresh process: its exit status, and which of `CHECK_NEEDS_NONE_OF` it imported."""
     import subprocess
     import sys
-    code = ("import sys\nfrom cnnc.cli import main\nassert main(['check', 'lenet5']) == 0\n"
-            "print(sorted(m for m in ('numpy', 'onnx', 'onnxruntime') if m in sys.modules))")
+    code = (f"import json, sys\nfrom cnnc.cli import main\ncode = main({list(argv)!r})\n"
+            f"print(json.dumps([code, sorted(m for m in {CHECK_NEEDS_NONE_OF!r} if m in sys.modules)]))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout
+    status, found = json.loads(r.stdout.strip().splitlines()[-1])
+    return status, found
+
+
+@pytest.mark.parametrize("net", ["lenet5", "inception_resnet_v2", "efficientnet_b0", "mobilenet_v3_large"])
+def test_check_imports_only_what_it_needs(net: str):
+    """`cnnc check` of a well-formed network stays quick to start: no ONNX or numpy (the op definitions need
+    neither; lowering imports them), no pydantic (dsl/conforms.py recognises a well-formed file), no rich."""
+    assert _check_imports("check", net) == (0, [])
+
+
+def test_check_of_a_malformed_file_still_has_pydantic_say_why(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("network: bad\ninput: [3, 8, 8]\nlayers:\n  - relu\n  - concat: 3\n", encoding="utf-8")
+    status, found = _check_imports("check", str(bad))
+    assert status == 2 and "pydantic" in found and "cnnc.dsl.schema" in found
 
 
 def test_import_cnnc_and_version_load_no_stage_until_one_is_used():
@@ -159,3 +178,22 @@ def test_import_cnnc_and_version_load_no_stage_until_one_is_used():
     lines = r.stdout.strip().splitlines()
     assert lines[-2] == "[]", r.stdout
     assert lines[-1] == "module 'cnnc' has no attribute 'no_such_name'"
+
+
+def test_a_command_line_builds_only_its_subcommands_parser(capsys):
+    """`cnnc check ...` builds the parser of `check` alone; `--help` and a mistyped command still see all
+    of them (cnnc/cli/__init__.py `_parser`)."""
+    from cnnc.cli import _parser
+    from cnnc.cli.commands import COMMANDS
+    names = [c.name for c in COMMANDS]
+    assert list(_parser("check")._subparsers._group_actions[0].choices) == ["check"]
+    assert list(_parser()._subparsers._group_actions[0].choices) == names
+    from cnnc.cli import main
+    for argv in (["--help"], ["chek", "lenet5"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = capsys.readouterr()
+        assert all(name in out.out + out.err for name in names), argv
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", "--help"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("usage: cnnc check")
