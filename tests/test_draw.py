@@ -353,7 +353,8 @@ def test_expand_opens_named_sequences_paths_and_layers_or_says_what_opens(net, t
 
 
 @pytest.mark.parametrize("net,typo,meant", [("xception", "blok14", "block14"), ("xception", "exit_flwo", "exit_flow"),
-                                             ("inception_resnet_v2", "blck8_10", "block8_10")])
+                                             ("inception_resnet_v2", "blck8_10", "block8_10"),
+                                             ("lenet5_1998", "C3", "c3")])
 def test_a_wrong_expand_name_suggests_a_name_that_opens(net, typo, meant):
     with pytest.raises(cnnc.CnncError, match=rf"\(did you mean `{meant}`\?\)"):
         render(net, expand=typo)

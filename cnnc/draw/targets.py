@@ -77,8 +77,10 @@ def find(doc: Document, tree: VSeq, target: str) -> Found:
                         f"it has no concrete arguments or shapes to draw")
     near = difflib.get_close_matches(target, list(known), n=6, cutoff=0.5)
     shown = near or [k for k in known if "/" not in k][:6]
+    same = [k for k in known if k.lower() == target.lower()]  # `C3` for `c3`: too short for difflib
+    suggestion = f" (did you mean `{same[0]}`?)" if same else did_you_mean(target, known)
     raise CnncError(f"--expand `{target}`: `{doc.name}` has no block, call, sequence or layer `{target}`"
-                    f"{did_you_mean(target, known)}",
+                    f"{suggestion}",
                     help=f"names that open ({len(known)} in all) include {', '.join(f'`{k}`' for k in shown)}; "
                          f"a path such as `{_a_path(known)}` opens the view at that path")
 
