@@ -41,6 +41,11 @@ def cell(value: object, style: str = "") -> Cell:
     return value if isinstance(value, Cell) else Cell(((str(value), style),))
 
 
+def tail(text: str, style: str = "") -> Cell:
+    """A cell narrowed from the left, `…/branch1/conv`: for names, whose ends tell them apart."""
+    return Cell(((text, style),), lambda width: Cell((("…" + text[len(text) - width + 1:], style),)))
+
+
 def cut(pieces: Sequence[Piece], width: int) -> tuple[Piece, ...]:
     """`pieces` cut to `width` characters, the last of them `…` when anything was cut."""
     if sum(len(t) for t, _ in pieces) <= width:

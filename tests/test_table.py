@@ -49,3 +49,27 @@ def test_the_width_is_columns_when_set_else_120_off_a_terminal(monkeypatch):
     assert width_for(io.StringIO()) == 77
     monkeypatch.delenv("COLUMNS")
     assert width_for(io.StringIO()) == 120
+
+
+def test_a_command_table_fits_a_terminal_shortening_names_from_the_left_and_gives_a_pipe_every_cell(monkeypatch):
+    import io
+    import sys
+
+    from cnnc.cli import common
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    row = ("layer1.0.downsample.1.running_mean", "conv2/conv_block/add/shortcut/batchnorm.mean", "256")
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("NO_COLOR", "1")
+    for stream in (Terminal(), io.StringIO()):
+        monkeypatch.setattr(sys, "stdout", stream)
+        common.table(("checkpoint", "cnnc", "shape"), [row], right={2})
+        lines = stream.getvalue().splitlines()
+        if isinstance(stream, Terminal):
+            name, target, shape = lines[2].split()
+            assert max(len(line) for line in lines) <= 40 and shape == "256"
+            assert name.startswith("…") and row[0].endswith(name[1:]) and row[1].endswith(target[1:])
+        else:
+            assert lines[2].split() == list(row)

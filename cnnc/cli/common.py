@@ -100,11 +100,14 @@ def shape(dims: Iterable[Any]) -> str:
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: Iterable[int] = frozenset()) -> None:
     """A table on stdout in the one style of every command (cnnc/table.py): a box-drawing rule under the
-    header, columns two spaces apart, those in `right` right-aligned, fitted to the terminal's width."""
-    from ..table import Column, print_table
+    header, columns two spaces apart, those in `right` right-aligned. On a terminal it fits the width, the
+    left-aligned columns (names) shortened from the left, `…ck/conv.weight`; a pipe gets every cell whole."""
+    from ..table import Column, print_table, tail
     right = set(right)
-    print_table([Column(h, right=i in right, shrink=8 if i == 0 and i not in right else None)
-                 for i, h in enumerate(header)], rows)
+    fit = sys.stdout.isatty()
+    cells = [[c if i in right or not fit else tail(str(c)) for i, c in enumerate(row)] for row in rows]
+    print_table([Column(h, right=i in right, shrink=None if i in right else 12) for i, h in enumerate(header)],
+                cells, width=-1 if fit else None)
 
 
 class ProgressBar:
