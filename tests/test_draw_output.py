@@ -2,13 +2,17 @@
 compile limits, and is written as SVG, PNG or PDF."""
 from __future__ import annotations
 
+import re
+import struct
+import sys
 import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
 import cnnc
-from cnnc.draw import render
+from cnnc.draw import encode, render
+from cnnc.draw.formats import MAX_PIXELS
 from cnnc.dsl.document import load_text
 from cnnc.errors import CnncError
 
@@ -65,3 +69,84 @@ def test_drawing_obeys_the_compile_limits_with_a_located_error():
         render("inception_v3")
     assert caught.value.code == "E0801"
     assert caught.value.loc is not None and caught.value.loc.file.endswith("inception_v3.yaml")
+
+
+# ---- PNG and PDF -------------------------------------------------------------------------------------
+def _size(svg: str) -> tuple[float, float]:
+    root = ET.fromstring(svg)
+    return float(root.get("width") or 0), float(root.get("height") or 0)
+
+
+def _png_header(data: bytes) -> tuple[int, int, int]:
+    """A PNG's width and height (IHDR) and its pixels per metre (pHYs; 0 where it has none)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    at = data.find(b"pHYs")
+    return width, height, struct.unpack(">I", data[at + 4:at + 8])[0] if at > 0 else 0
+
+
+@pytest.fixture
+def cairo():
+    return pytest.importorskip("cairosvg")
+
+
+@pytest.mark.parametrize("dpi", [300, 96, 150])
+def test_a_png_is_the_picture_at_the_resolution_asked_for(cli, tmp_path, cairo, dpi):
+    out = tmp_path / "lenet.png"
+    args = ["draw", "lenet5", "-o", out] + ([] if dpi == 300 else ["--dpi", str(dpi)])
+    assert cli.run(*args).code == 0
+    width, height = _size(render("lenet5"))
+    w, h, per_metre = _png_header(out.read_bytes())
+    assert (w, h) == (round(width * dpi / 96), round(height * dpi / 96))  # an SVG pixel is 1/96 inch
+    assert per_metre == round(dpi / 0.0254)  # so that a document places it at its printed size
+
+
+def test_a_pdf_is_one_vector_page_the_picture_s_size_and_the_same_bytes_each_time(cli, tmp_path, cairo):
+    a, b = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    assert cli.run("draw", "inception_v3", "-o", a).code == 0
+    assert cli.run("draw", "inception_v3", "--format", "pdf", "-o", b).code == 0
+    data = a.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert data == b.read_bytes()
+    width, height = _size(render("inception_v3"))
+    box = [float(v) for v in re.search(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)", data).groups()]  # type: ignore[union-attr]
+    assert box == pytest.approx([width * 0.75, height * 0.75], abs=0.01)  # 72 points an inch, 96 pixels
+
+
+def test_the_format_alone_names_the_default_file(cli, tmp_path, cairo):
+    result = cli.run("draw", "lenet5", "--format", "png", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert _png_header((tmp_path / "lenet5.png").read_bytes())[0] > 0
+    assert "300 dpi" in result.out
+
+
+def test_without_cairosvg_png_output_says_how_to_install_it_and_writes_nothing(cli, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cairosvg", None)  # `import cairosvg` now raises ImportError
+    result = cli.run("draw", "lenet5", "-o", tmp_path / "lenet.png")
+    assert result.code == 2
+    assert "pip install 'cnnc[draw]'" in result.err
+    assert "Traceback" not in result.err
+    assert list(tmp_path.iterdir()) == []
+    assert cli.run("draw", "lenet5", "-o", tmp_path / "lenet.svg").code == 0  # SVG needs nothing more
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-o", "pic.jpg"], "not .jpg"),
+    (["-o", "pic.png", "--format", "pdf"], "names a .png file, but the format asked for is pdf"),
+    (["-o", "pic.png", "--dpi", "0"], "--dpi 0: expected a whole number from 1"),
+])
+def test_a_picture_format_that_cannot_be_written_is_refused_before_drawing(cli, tmp_path, cairo, args, message):
+    result = cli.run("draw", "lenet5", *args, cwd=tmp_path)
+    assert result.code == 2
+    assert message in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_png_too_large_to_hold_in_memory_is_refused_with_the_dpi_that_fits(cairo):
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="5000" height="4000"></svg>'
+    with pytest.raises(CnncError) as caught:
+        encode(svg, "png", 300)
+    assert "15,625 x 12,500 pixels" in caught.value.message
+    most = int(re.search(r"--dpi (\d+)", caught.value.help)[1])  # type: ignore[index]
+    w, h = round(5000 * most / 96), round(4000 * most / 96)
+    assert w * h <= MAX_PIXELS < round(5000 * (most + 1) / 96) * round(4000 * (most + 1) / 96)

@@ -159,7 +159,12 @@ EXPAND = Command("expand", "the network with every block call and repeat written
 # ---- draw --------------------------------------------------------------------------------------------
 def draw_arguments(c: argparse.ArgumentParser) -> None:
     _net(c)
-    c.add_argument("-o", "--output", help="the .svg file to write (default: NAME.svg, or NAME_BLOCK.svg)")
+    c.add_argument("-o", "--output", help="the picture to write, .svg, .png or .pdf by its suffix (default: "
+                                          "NAME.svg, or NAME_BLOCK.svg; the suffix of --format)")
+    c.add_argument("--format", choices=("svg", "png", "pdf"),
+                   help="the picture's format, where the file name does not say it (PNG and PDF need CairoSVG: "
+                        "pip install 'cnnc[draw]')")
+    c.add_argument("--dpi", type=int, default=300, help="a PNG's resolution, for print (default: 300)")
     c.add_argument("--expand", metavar="NAME",
                    help="draw one part opened up (branches side by side): a block (its first call), a call, "
                         "named sequence or layer by the name or path the overview shows (mixed5, entry_flow, "
@@ -168,18 +173,23 @@ def draw_arguments(c: argparse.ArgumentParser) -> None:
 
 def run_draw(args: argparse.Namespace) -> int:
     from .. import api
-    from ..draw import render, write
+    from ..draw import format_of, render, write
+    from ..draw.formats import check_dpi, renderer
+    fmt = format_of(args.output, args.format)
+    if fmt != "svg":  # before any drawing: a missing renderer or a bad --dpi is known at once
+        renderer(fmt)
+        check_dpi(args.dpi)
     doc = api.load(args.net)
     svg = render(doc, expand=args.expand)
-    out = Path(args.output or (f"{doc.name}_{args.expand.replace('/', '_')}.svg" if args.expand
-                               else f"{doc.name}.svg"))
-    write(svg, out)
-    print(f"wrote {out} ({len(svg.encode()) / 1e3:.1f} kB)")
+    out = Path(args.output or (f"{doc.name}_{args.expand.replace('/', '_')}.{fmt}" if args.expand
+                               else f"{doc.name}.{fmt}"))
+    size = write(svg, out, fmt, args.dpi)
+    print(f"wrote {out} ({size / 1e3:.1f} kB{f', {args.dpi} dpi' if fmt == 'png' else ''})")
     return 0
 
 
-DRAW = Command("draw", "an SVG picture of the network, or of one block inside it", run_draw, arguments=draw_arguments,
-               network=True)
+DRAW = Command("draw", "a picture of the network, or of one block inside it (SVG, PNG or PDF)", run_draw,
+               arguments=draw_arguments, network=True)
 
 
 # ---- schema ------------------------------------------------------------------------------------------

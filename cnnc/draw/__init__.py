@@ -17,7 +17,8 @@ Two pictures:
   a line around the branches; `tower x 32` drawn once and marked `×32`.
 
 How each op and merge looks comes from its definition in the op registry (compiler/ops/); the
-colours per kind are style.py's.
+colours per kind are style.py's. `write` saves a picture as SVG, or as PNG (300 dpi) or PDF through
+CairoSVG, the optional `draw` extra (formats.py).
 """
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ import os
 from ..api import load
 from ..compiler import build_tree, view
 from ..dsl.document import Document
-from ..files import write_text
+from ..files import atomic_file
 from .expanded import expanded
+from .formats import DPI, FORMATS, Format, encode, format_of
 from .overview import overview
 from .views import views
 
@@ -46,9 +48,13 @@ def render(net: str | os.PathLike | Document, expand: str | None = None) -> str:
     return expanded(doc, full, drawn, expand)
 
 
-def write(svg: str, path: str | os.PathLike) -> None:
-    """Write `svg` atomically: a temporary file beside `path`, then a rename."""
-    write_text(path, svg, "picture")
+def write(svg: str, path: str | os.PathLike, fmt: Format | None = None, dpi: int = DPI) -> int:
+    """Write the picture `svg` to `path` as SVG, PNG or PDF (`fmt`, else by the file's suffix; PNG at
+    `dpi`), atomically: a temporary file beside `path`, then a rename. Returns the bytes written."""
+    data = encode(svg, format_of(path, fmt), dpi)
+    with atomic_file(path, what="picture") as f:
+        f.write(data)
+    return len(data)
 
 
-__all__ = ["render", "write"]
+__all__ = ["DPI", "FORMATS", "Format", "encode", "format_of", "render", "write"]
