@@ -409,3 +409,10 @@ def test_the_input_arrow_runs_on_to_the_fork_of_the_branches(net, target):
     down = next(s for s in segments if s[0] == s[2] and abs(s[1] - bottom) < 0.2)  # the line from the tag
     forks = [s for s in segments if s[1] == s[3] and s[0] < down[0] < s[2]]  # horizontal lines across it
     assert any(abs(f[1] - down[3]) < 0.2 for f in forks), "the line into the block ends short of its fork"
+
+
+def test_an_expanded_sequence_writes_the_shape_where_the_spatial_size_changes():
+    shown = labels(drawn("inception_resnet_v2", "stem"))
+    assert "32×149×149" in shown and "32×147×147" in shown and "64×73×73" in shown and "192×71×71" in shown
+    assert "64×147×147" not in shown  # a 3x3 conv with same padding: only the channels change, as its label says
+    assert "192×35×35" in shown  # the output tag

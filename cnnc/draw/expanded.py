@@ -27,8 +27,9 @@ def expanded(doc: Document, graph: Graph, tree: VSeq, target: str) -> str:
     """Part `target` of the network: its figure between its input and output shapes."""
     found = find(doc, tree, target)
     view = found.view
-    figure = fig(view)
     into, out = _shapes(graph)
+    before = _first(into, view.path)
+    figure = fig(view, before)
     grids = table.tables(view, {p: s[0] for p, s in into.items() if s})
     title, note = heading(tree, found, doc.name)
     width = max(figure.w + 2 * MARGIN, 2 * MARGIN + text_width(title, 17, True), 600.0,
@@ -41,7 +42,6 @@ def expanded(doc: Document, graph: Graph, tree: VSeq, target: str) -> str:
     top = MARGIN + 56 + NOTE_LINE * (len(lines) - 1)
     x0 = MARGIN + max(0.0, (min(width, 900) - 2 * MARGIN - figure.w) / 2)
     cx = x0 + figure.cx
-    before = _first(into, view.path)
     _tag(svg, cx, top, "input", shape_text(before) if before else "?")
     line_in(svg, figure, cx, top + TAG, top + TAG + EGAP)
     figure.paint(svg, x0, top + TAG + EGAP)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
+from ..compiler.ir import Shape
 from ..compiler.ops import MERGES
 from .labels import attaches, func_kind, func_label, is_function, is_wire, layer_kind, layer_label, mark_label, \
     shape_text, text_width
@@ -32,6 +33,8 @@ class Fig:
     legend: set[LegendKey] = field(default_factory=set)
     inlet: float = 0.0  # how far below its top the line into it runs: to a merge's fork, past a caption
     arrow_in: bool = True  # that line ends in an arrowhead (not where it joins a fork)
+    shape: Shape | None = None  # the shape out of it
+    writes_shape: bool = False  # it writes that shape itself (a merge, beside its join)
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,9 @@ _Drawable = Union[_Boxed, VLayer, VMerge, _Repeat]  # a VLayer here is a functio
 _Part = Union[_Drawable, _Caption]
 
 
-def fig(view: View) -> Fig:
-    """The figure of a view: its parts one under the other, each name written inside as a caption."""
+def fig(view: View, into: Shape | None = None) -> Fig:
+    """The figure of a view: its parts one under the other, each name written inside as a caption, the
+    shape on the line after a part where the spatial size changes (`into`: the shape into the first)."""
     figs: list[Fig] = []
     names: list[str] = []
     for part in _parts(view):
@@ -72,7 +76,7 @@ def fig(view: View) -> Fig:
             continue
         figs.append(_captioned(_part_fig(part), " / ".join(names)) if names else _part_fig(part))
         names = []
-    return _seq_fig(figs)
+    return _seq_fig(figs, into)
 
 
 CAPTION = 13.0
@@ -84,7 +88,8 @@ def _captioned(inner: Fig, name: str) -> Fig:
         svg.text(x + inner.cx + 6, y + 9.5, name, 8.5, anchor="start", fill=MUTED, italic=True)
         inner.paint(svg, x, y + CAPTION)
     w = max(inner.w, inner.cx + 6 + text_width(name, 8.5))
-    return Fig(w, inner.h + CAPTION, inner.cx, paint, inner.legend, inner.inlet + CAPTION, inner.arrow_in)
+    return Fig(w, inner.h + CAPTION, inner.cx, paint, inner.legend, inner.inlet + CAPTION, inner.arrow_in,
+               inner.shape, inner.writes_shape)
 
 
 def _parts(view: View) -> list[_Part]:
@@ -176,7 +181,7 @@ def _repeat_fig(item: _Repeat) -> Fig:
         svg.line([(x + cx, y + FRAME_HEAD + FRAME_PAD + inner.h), (x + cx, y + h)], arrow=False)
         badge(svg, x + w + 2 * STACK - 4, y + h + 2 * STACK - 4, item.count)
         svg.end()
-    return Fig(w + 2 * STACK + 12, h + 2 * STACK, cx, paint, inner.legend)
+    return Fig(w + 2 * STACK + 12, h + 2 * STACK, cx, paint, inner.legend, shape=item.view.shape)
 
 
 def _box_fig(part: _Boxed) -> Fig:
@@ -199,7 +204,7 @@ def _box_fig(part: _Boxed) -> Fig:
             pill(svg, mx - mw / 2, y + BOX_H / 2, mark_label(m), func_kind(m), 7.5)
             mx -= mw + 3
         svg.end()
-    return Fig(w, BOX_H, w / 2, paint, legend)
+    return Fig(w, BOX_H, w / 2, paint, legend, shape=view.shape)
 
 
 def _func_fig(view: VLayer) -> Fig:
@@ -211,24 +216,41 @@ def _func_fig(view: VLayer) -> Fig:
         svg.group(f"{view.path} ({view.op})")
         pill(svg, x + w / 2, y + 9, label, kind, 9)
         svg.end()
-    return Fig(w, 18, w / 2, paint, {("func", kind)})
+    return Fig(w, 18, w / 2, paint, {("func", kind)}, shape=view.shape)
 
 
-def _seq_fig(figs: list[Fig]) -> Fig:
-    """Figures one under the other, centred on one line of flow, an arrow between each two."""
+def _seq_fig(figs: list[Fig], into: Shape | None = None) -> Fig:
+    """Figures one under the other, centred on one line of flow, an arrow between each two, the shape on
+    an arrow where the spatial size changes (Xception's entry flow: 147, 74, 37, 19)."""
     if not figs:
         return Fig(0, 0, 0, lambda svg, x, y: None)
     cx = max(f.cx for f in figs)
-    w = cx + max(f.w - f.cx for f in figs)
+    written = _changes(figs, into)
+    w = max([cx + max(f.w - f.cx for f in figs), *(cx + 6 + text_width(t, 8.5) for t in written if t)])
     h = sum(f.h for f in figs) + EGAP * (len(figs) - 1)
 
     def paint(svg: Svg, x: float, y: float) -> None:
         for i, f in enumerate(figs):
             if i:
                 line_in(svg, f, x + cx, y - EGAP, y)
+                if written[i - 1]:
+                    svg.text(x + cx + 6, y - EGAP / 2 + 3, written[i - 1], 8.5, anchor="start", fill=MUTED)
             f.paint(svg, x + cx - f.cx, y)
             y += f.h + EGAP
-    return Fig(w, h, cx, paint, set().union(*(f.legend for f in figs)), figs[0].inlet, figs[0].arrow_in)
+    last = figs[-1]
+    return Fig(w, h, cx, paint, set().union(*(f.legend for f in figs)), figs[0].inlet, figs[0].arrow_in,
+               last.shape, last.writes_shape)
+
+
+def _changes(figs: list[Fig], into: Shape | None) -> list[str]:
+    """For each figure but the last, the shape to write on the line after it: where the spatial size
+    changes and the figure does not write it itself."""
+    out, known = [], into
+    for f in figs[:-1]:
+        changed = f.shape is not None and known is not None and f.shape[1:] != known[1:]
+        out.append(shape_text(f.shape) if f.shape is not None and changed and not f.writes_shape else "")
+        known = f.shape or known
+    return out
 
 
 def line_in(svg: Svg, into: Fig, x: float, start: float, top: float) -> None:
@@ -309,7 +331,7 @@ def _merge_fig(view: VMerge) -> Fig:
             _paint_shortcut(svg, x + cx, x + shortcut_x, y, join_y)
         svg.text(x + label_x, sy + SYMBOL / 2 + 3 if bar else sy + 25, shape, 8.5, anchor="start", fill=MUTED)
         svg.end()
-    return Fig(w, join_y + SYMBOL, cx, paint, legend, FORK / 2, False)
+    return Fig(w, join_y + SYMBOL, cx, paint, legend, FORK / 2, False, view.shape, True)
 
 
 def _paint_bar(svg: Svg, op: str, xs: list[float], y: float) -> None:
