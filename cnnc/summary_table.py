@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any, Iterable, Mapping
 
 from .compiler.resolve import RAux, RCall, RMerge, RNode, ROp, RSeq, resolve
 from .dsl.document import Document
+
+if TYPE_CHECKING:
+    from .table import Cell
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,8 @@ def parse_depth(text: str) -> int | None:
 def print_summary(info: Mapping[str, Any], table_rows: list[Row], file: IO[str] | None = None,
                   width: int | None = -1) -> None:
     """Print the table and Keras-style totals, every line at most `width` characters (-1: the terminal's,
-    or COLUMNS, or 100 for a pipe; None: as wide as the full names need); styled only on a terminal."""
+    or COLUMNS, or 120 for a pipe: table.width_for; None: as wide as the full names need); styled only on
+    a terminal."""
     from .table import colour_for, width_for
     stream = file or sys.stdout
     fit = width_for(stream) if width == -1 else width
@@ -229,7 +233,7 @@ def summary_lines(info: Mapping[str, Any], table_rows: list[Row], width: int | N
                     for wrapped in wrap(line, width)]
 
 
-def _name(row: Row) -> Any:
+def _name(row: Row) -> Cell:
     """The layer cell: indented by level, the parent path dim, `×N (total)` after a folded run; narrowed
     by dropping the path's first parts (`…/`), then `(total)`, then cutting the leaf."""
     from .table import Cell, cut
