@@ -364,7 +364,9 @@ def test_a_wrong_expand_name_suggests_a_name_that_opens(net, typo, meant):
 def test_the_heading_of_a_later_call_says_which_call_it_draws():
     note = labels(drawn("inception_v3", "mixed5"))[1]
     assert note.startswith("inception_b, call 2 of 4 (mixed5): inception_b(160)") and "c7 = 160" in note
-    assert labels(drawn("inception_resnet_v2", "block35"))[1].startswith("block35, call 1 of 10 (block35_1)")
+    title, note = labels(drawn("inception_resnet_v2", "block35"))[:2]
+    assert title == "inception_resnet_v2 · Inception-ResNet-A"  # the block's label:, the call in the note
+    assert note.startswith("block35, call 1 of 10 (block35_1): block35(0.17)")
     assert "call 10 of 10 (block8_10)" in labels(drawn("inception_resnet_v2", "block8_10"))[1]
     assert not any("first called" in t for t in labels(drawn("inception_v3", "mixed5")))
 

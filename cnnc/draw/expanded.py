@@ -31,7 +31,8 @@ def expanded(doc: Document, graph: Graph, tree: VSeq, target: str) -> str:
     before = _first(into, view.path)
     figure = fig(view, before)
     grids = table.tables(view, {p: s[0] for p, s in into.items() if s})
-    title, note = heading(tree, found, doc.name)
+    block = doc.blocks.get(view.block) if isinstance(view, VBlock) else None
+    title, note = heading(tree, found, doc.name, block.label if block is not None else None)
     width = max(figure.w + 2 * MARGIN, 2 * MARGIN + text_width(title, 17, True), 600.0,
                 *(2 * MARGIN + t.w for t in grids))
     lines = wrap(note, NOTE, width - 2 * MARGIN, balanced=False)
@@ -58,13 +59,14 @@ def expanded(doc: Document, graph: Graph, tree: VSeq, target: str) -> str:
     return svg.document(width, y + MARGIN, f"{doc.name}: {title.split(' · ', 1)[1]} drawn by cnnc")
 
 
-def heading(tree: VSeq, found: Found, net: str) -> tuple[str, str]:
-    """The title (`inception_v3 · inception_b(c7)`) and the note: what is drawn, which call of its block
-    (`inception_b, call 2 of 4 (mixed5): inception_b(160) — c7 = 160`), from which name."""
+def heading(tree: VSeq, found: Found, net: str, label: str | None = None) -> tuple[str, str]:
+    """The title (`inception_v3 · inception_b(c7)`, or the block's `label:`, `Inception-ResNet-A`) and the
+    note: what is drawn, which call of its block (`inception_b, call 2 of 4 (mixed5): inception_b(160) —
+    c7 = 160`), from which name."""
     view = found.view
     if isinstance(view, VBlock):
         params = ", ".join(p for p, _ in view.params)
-        title = f"{net} · {view.block}({params})" if params else f"{net} · {view.block}"
+        title = f"{net} · {label or (f'{view.block}({params})' if params else view.block)}"
         note = _call_note(tree, view)
     else:
         title = f"{net} · {view.name or view.path}"
