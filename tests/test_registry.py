@@ -123,6 +123,8 @@ BROKEN_OPS = [
                  id="label-not-a-function"),
     pytest.param(replace(CONV, draw=replace(CONV.draw, mark="C")), "only functions .* are drawn as marks",
                  id="mark-on-a-box"),
+    pytest.param(replace(CONV, draw=replace(CONV.draw, shown=True)), "only a mark is shown under its layer",
+                 id="shown-without-a-mark"),
     pytest.param(replace(CONV, passthrough=True), "a pass-through op owns no tensors", id="passthrough-with-params"),
 ]
 

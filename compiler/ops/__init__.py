@@ -32,6 +32,8 @@ def _check_op(op: OpDef) -> None:
         raise RegistryError(f"{where}: needs a Drawing with a label function")
     if op.draw.mark is not None and op.draw.kind not in FUNCTION_KINDS:
         raise RegistryError(f"{where}: only functions (norm, activation, ...) are drawn as marks")
+    if op.draw.shown and op.draw.mark is None:
+        raise RegistryError(f"{where}: only a mark is shown under its layer; give the Drawing a mark")
     names = [a.name for a in op.args]
     if len(set(names)) != len(names):
         raise RegistryError(f"{where}: an argument is named twice: {names}")
