@@ -387,6 +387,8 @@ def test_lenet5_as_published_draws_its_own_parts_and_c3_opens_on_its_connection_
 def test_expanded_views_caption_the_names_written_inside_a_block():
     shown = labels(drawn("nin_cifar10", "mlpconv"))
     assert "mlp1" in shown and "mlp2" in shown and "1x1 conv, 160" in shown
+    note = labels(drawn("nin_cifar10", "mlp1"))[1]  # a name written in each of three calls: the first
+    assert note == "the first of 3 parts named mlp1: the sequence mlpconv1/mlp1 (2 layers)"
 
 
 def test_expanded_notes_wrap_inside_the_picture():

@@ -72,7 +72,7 @@ def heading(tree: VSeq, found: Found, net: str, label: str | None = None) -> tup
         title = f"{net} · {view.name or view.path}"
         note = _part_note(view)
     if found.how == "name" and found.named > 1:
-        note = f"the first of {found.named} parts named `{found.key}`: {note}"
+        note = f"the first of {found.named} parts named {found.key}: {note}"
     return title, note
 
 
