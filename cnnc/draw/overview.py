@@ -11,8 +11,8 @@ from __future__ import annotations
 from ..compiler.ir import Graph, Shape
 from ..dsl.document import Document
 from .chain import DAux, DFunc, DGroup, DLayer, DModule, Drawn, Link, chain, varies
-from .labels import FuncKind, func_kind, func_label, layer_kind, layer_label, mark_label, shape_text, text_width, \
-    wrap
+from .labels import FuncKind, func_kind, func_label, layer_kind, layer_label, mark_label, mark_shown, shape_text, \
+    text_width, wrap
 from .legend import LegendKey, down_tag
 from .page import MAX_ROW, Unit, compose
 from .style import AUX_FILL, AUX_STROKE, GROUP_FILL, GROUP_STROKE, INK, LAYER_COLOURS, MODULE_COLOURS, MODULE_NAMES, \
@@ -93,9 +93,9 @@ def _layer_unit(item: DLayer) -> Unit:
     lines.append((layer_label(view), False))
     w = 10 + LAYER_LINE * len(lines)
     h = max(max(text_width(t, LAYER_SIZE, b) for t, b in lines) + 16, 56)
-    shown = [mark_label(m) for m in item.marks if func_kind(m) in SHOWN_MARKS]
+    shown = [m for m in item.marks if func_kind(m) in SHOWN_MARKS or mark_shown(m)]
     down = h / 2 + 9 * len(shown) + (18 if item.count > 1 else 0)
-    legend_keys: set[LegendKey] = {("layer", kind)} | ({("func", "norm")} if shown else set()) | \
+    legend_keys: set[LegendKey] = {("layer", kind)} | {("func", func_kind(m)) for m in shown} | \
         ({("mark", "repeat")} if item.count > 1 else set())
     tooltip = f"{view.path} ({view.op}) -> {shape_text(view.shape)}"
     if item.marks:
@@ -110,12 +110,12 @@ def _layer_unit(item: DLayer) -> Unit:
             svg.text(first + i * LAYER_LINE + LAYER_SIZE * 0.36, y, text, LAYER_SIZE, bold=bold, rotate=True)
         below = y + h / 2
         for mark in shown:
-            pill(svg, cx, below, mark, "norm", 7.5)
+            pill(svg, cx, below, mark_label(mark), func_kind(mark), 7.5)
             below += 9
         if item.count > 1:
             badge(svg, cx, below + 10, item.count)
         svg.end()
-    return Unit(max([w, *(pill_width(m, 7.5) for m in shown)]), h / 2, down, paint, legend_keys)
+    return Unit(max([w, *(pill_width(mark_label(m), 7.5) for m in shown)]), h / 2, down, paint, legend_keys)
 
 
 def _func_unit(item: DFunc) -> Unit:
