@@ -2,11 +2,11 @@
 (common.py) defined beside its kin and named here."""
 from __future__ import annotations
 
+from .bench import BENCH
 from .common import Command
 from .explain import EXPLAIN
 from .lsp import LSP
 from .network import CHECK, COMPILE, DRAW, EXPAND, EXPORT_TRITON, LIST, OPS, SCHEMA, SUMMARY, WEIGHTS
-from .bench import BENCH
 from .runtime import QUANTIZE, RUN
 
 COMMANDS: tuple[Command, ...] = (
