@@ -209,9 +209,9 @@ FUNCTION_KINDS: frozenset[DrawKind] = frozenset({"norm", "activation", "softmax"
 @dataclass(frozen=True)
 class Drawing:
     """How `cnnc draw` shows a layer: `kind` picks a box colour (conv, pool, dense, other) or a small
-    function mark (norm, activation, softmax, scale); `label(attrs, paper)` is its text, in the
-    overview's style (`conv 7x7/2, 64`) or, with `paper`, the papers' style inside a block
-    (`7x7 conv, 64, /2`); `mark`, when set, is the short text shown on the layer before it instead of a
+    function mark (norm, activation, softmax, scale); `label(attrs, paper)` is its text, in a compact
+    style (`conv 7x7/2, 64`) or, with `paper`, the papers' style (`7x7 conv, 64, /2`), which both of
+    `cnnc draw`'s pictures use; `mark`, when set, is the short text shown on the layer before it instead of a
     shape of its own (`BN`, `ReLU`); `wire` draws it as a bare line (the identity shortcut beside a
     residual block's branches); `shown`: a mark the overview shows under its layer where activations
     otherwise go without saying (LeNet's squashing function is no ReLU)."""
