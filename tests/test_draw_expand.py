@@ -157,3 +157,16 @@ def test_an_expanded_sequence_writes_the_shape_where_the_spatial_size_changes():
     assert "32×149×149" in shown and "32×147×147" in shown and "64×73×73" in shown and "192×71×71" in shown
     assert "64×147×147" not in shown  # a 3x3 conv with same padding: only the channels change, as its label says
     assert "192×35×35" in shown  # the output tag
+
+
+def test_a_connection_table_too_large_to_read_as_cells_is_summarised_in_one_line():
+    from conftest import doc
+
+    from cnnc.draw.table import FILLED, MAX_CELLS
+    rows = [[i % 64, (i + 1) % 64] for i in range(128)]  # 128 outputs x 64 inputs: 8,192 cells
+    assert MAX_CELLS < 128 * 64
+    net = doc(f"  - wide: conv(128, 1x1, connections={rows})\n", input_shape="[64, 4, 4]")
+    svg = render(net, expand="wide")
+    shown = labels(svg)
+    assert any("256 of 8,192" in t for t in shown) and any("too many cells to draw" in t for t in shown)
+    assert not [el for el in ET.fromstring(svg).iter(f"{SVG}rect") if el.get("fill") == FILLED]

@@ -33,7 +33,7 @@ class Table:
     @property
     def title(self) -> str:
         cells = len(self.rows) * self.inputs
-        return f"{self.layer.path}: connection table, {self.links} of {cells} input–output pairs connected"
+        return f"{self.layer.path}: connection table, {self.links:,} of {cells:,} input–output pairs connected"
 
     @property
     def drawn(self) -> bool:
