@@ -244,9 +244,13 @@ def _seq_fig(figs: list[Fig], into: Shape | None = None) -> Fig:
 
 def _changes(figs: list[Fig], into: Shape | None) -> list[str]:
     """For each figure but the last, the shape to write on the line after it: where the spatial size
-    changes and the figure does not write it itself."""
+    changes and the figure does not write it itself; none inside a branch or a repeat (`into` unknown),
+    which papers draw without shapes."""
     out, known = [], into
     for f in figs[:-1]:
+        if into is None:
+            out.append("")
+            continue
         changed = f.shape is not None and known is not None and f.shape[1:] != known[1:]
         out.append(shape_text(f.shape) if f.shape is not None and changed and not f.writes_shape else "")
         known = f.shape or known
