@@ -16,6 +16,7 @@ from .conforms import conforms
 from .errors import ExprError, SchemaError
 from .family import Selection
 from .keys import LABELLED_KEYS, MERGES, RESERVED, MergeOp, labelled
+from .record import Record
 from .source import NodePath, Source, loads, read
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 
 
 # ---- the typed document -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CallNode:
+@dataclass(frozen=True, eq=False, repr=False)
+class CallNode(Record):
     """One call, e.g. `cbr(64, 3x3) x 2`; `text` is the source string."""
 
     item: expr.Item
@@ -33,40 +34,40 @@ class CallNode:
     loc: Location
 
 
-@dataclass(frozen=True)
-class SeqNode:
+@dataclass(frozen=True, eq=False, repr=False)
+class SeqNode(Record):
     items: tuple[Layer, ...]
     loc: Location
 
 
-@dataclass(frozen=True)
-class Branch:
+@dataclass(frozen=True, eq=False, repr=False)
+class Branch(Record):
     name: str | None  # None for list branches: they are named branch1, branch2, ...
     node: Layer
 
 
-@dataclass(frozen=True)
-class MergeNode:
+@dataclass(frozen=True, eq=False, repr=False)
+class MergeNode(Record):
     op: MergeOp
     branches: tuple[Branch, ...]
     loc: Location
 
 
-@dataclass(frozen=True)
-class ExpectNode:
+@dataclass(frozen=True, eq=False, repr=False)
+class ExpectNode(Record):
     shape: tuple[int | expr.Node, ...]  # sizes, or expressions evaluated where the network is built
     loc: Location
     size_locs: tuple[Location, ...] = ()
 
 
-@dataclass(frozen=True)
-class AuxNode:
+@dataclass(frozen=True, eq=False, repr=False)
+class AuxNode(Record):
     node: Layer
     loc: Location
 
 
-@dataclass(frozen=True)
-class IfNode:
+@dataclass(frozen=True, eq=False, repr=False)
+class IfNode(Record):
     """`if: COND`, `then: LAYER`, `else: LAYER` (None: nothing); `condition` is None after a parse error."""
 
     condition: expr.Node | None
@@ -75,8 +76,8 @@ class IfNode:
     loc: Location  # of the condition
 
 
-@dataclass(frozen=True)
-class NamedNode:
+@dataclass(frozen=True, eq=False, repr=False)
+class NamedNode(Record):
     name: str
     node: Layer
     loc: Location
@@ -85,24 +86,24 @@ class NamedNode:
 Layer = Union[CallNode, SeqNode, MergeNode, ExpectNode, AuxNode, IfNode, NamedNode]
 
 
-@dataclass(frozen=True)
-class BlockDef:
+@dataclass(frozen=True, eq=False, repr=False)
+class BlockDef(Record):
     signature: expr.Signature
     body: Layer
     loc: Location
     label: str | None = None  # its display name in pictures (`Inception-ResNet-A`)
 
 
-@dataclass(frozen=True)
-class Setting:
+@dataclass(frozen=True, eq=False, repr=False)
+class Setting(Record):
     """One per-file default: its value and where it was written."""
 
     value: expr.Value
     loc: Location
 
 
-@dataclass(frozen=True)
-class Document:
+@dataclass(frozen=True, eq=False, repr=False)
+class Document(Record):
     """A validated network, built for one member of its family: `name` is the variant's name when one
     was chosen (`family` is the file's `network:`), `parameters` the values chosen for the file's
     parameters; constants, defaults and `input` are evaluated with them."""

@@ -17,50 +17,51 @@ from lark import Lark, Transformer, v_args
 from ..errors import Location
 from . import lalr
 from .errors import ExprError
+from .record import Record
 
 Value = Union[int, float, bool, str, tuple]
 """What an expression evaluates to. Lists and kernels are tuples; symbols (`same`) are str."""
 
 
 # ---- syntax nodes -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Node:
+@dataclass(frozen=True, eq=False, repr=False)
+class Node(Record):
     col: int  # 0-based offset of the node in its text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Const(Node):
     value: Value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Name(Node):
     id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ListExpr(Node):
     items: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class BinOp(Node):
     op: str
     left: Node
     right: Node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Neg(Node):
     operand: Node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Not(Node):
     operand: Node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Logic(Node):
     """`and` / `or`, evaluated left to right and only as far as needed."""
 
@@ -69,7 +70,7 @@ class Logic(Node):
     right: Node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Choice(Node):
     """`a if cond else b`: only the side chosen is evaluated."""
 
@@ -78,14 +79,14 @@ class Choice(Node):
     otherwise: Node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Compare(Node):
     op: str
     left: Node
     right: Node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Index(Node):
     """`widths[2]`: an item of a list, counted from 0 (negative counts from the end)."""
 
@@ -93,7 +94,7 @@ class Index(Node):
     index: Node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Function(Node):
     """A call of one of the expression functions (`FUNCTIONS`): `make_divisible(32 * width, 8)`."""
 
@@ -101,7 +102,7 @@ class Function(Node):
     args: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Call(Node):
     name: str
     args: tuple[Node, ...]
@@ -109,20 +110,20 @@ class Call(Node):
     has_parens: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Item(Node):
     call: Call
     repeat: Node | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Param(Node):
     name: str
     type: str | None
     default: Node | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Signature(Node):
     name: str
     params: tuple[Param, ...]
