@@ -64,6 +64,18 @@ def test_a_short_list_argument_is_written_out():
     assert "pick([4, 8, 16])" in _picked("[4, 8, 16]")
 
 
+def test_a_long_repeat_is_one_box_whose_tooltip_stays_short():
+    def drawn(n: int) -> str:
+        return render(load_text("network: rep\ninput: [4, 8, 8]\nblocks:\n"
+                                "  unit: {add: [[conv(4, 3x3, padding=same)], []]}\n"
+                                f"layers:\n  - s: [unit x {n}]\n", "rep.yaml"))
+    few, many = drawn(40), drawn(800)
+    assert len(many) < 1.1 * len(few)
+    tooltip = next(t for t in _texts(many) if t.startswith("s/unit_1,"))
+    assert "s/unit_800 (800 calls)" in tooltip and "s/unit_400," not in tooltip
+    assert len(tooltip) < 600
+
+
 def test_drawing_obeys_the_compile_limits_with_a_located_error():
     with cnnc.limits(layers=50), pytest.raises(CnncError) as caught:
         render("inception_v3")

@@ -164,7 +164,9 @@ def _module_unit(item: DModule) -> Unit:
     shadows = min(count - 1, 2)
     off = STACK * shadows
     block = item.views[0].block if isinstance(item.views[0], VBlock) else item.views[0].op
-    names = ", ".join(v.path for v in item.views)
+    paths = [v.path for v in item.views]  # a tooltip of at most 32 names, however long the repeat
+    names = ", ".join(paths) if count <= 32 else \
+        f"{', '.join(paths[:16])}, … {', '.join(paths[-16:])} ({count:,} calls)"
     tooltip = f"{names}: {block} ({MODULE_NAMES[item.kind]}) -> {shape_text(last.shape)}" + \
         (f"; downsamples (stride {item.down})" if item.down > 1 else "")
     keys: set[LegendKey] = {("module", item.kind)} | ({("mark", "repeat")} if count > 1 else set()) | \
