@@ -10,9 +10,9 @@ time and the peak RSS, started in the repository root, so the working tree is wh
 there, alternating with this tree's run by run, so that both see the same load on a shared machine; the
 table then gives both and their ratio. With `--floor`, numpy's floor for the same bytes runs in turn with
 them: a fresh process that draws as many float32 normals as the network has values (numpy's PCG64, as cnnc,
-in blocks of 2^20, on a thread per core) and writes them to one file reserved ahead (`posix_fallocate`, as
-cnnc): what any compiler of seeded weights must at least do; the table gives the floor and cnnc / floor.
-Prints a Markdown table for benchmarks/RESULTS.md, with the machine and versions above it.
+in blocks of 2^20, on a thread per core, numpy's huge pages off, as cnnc) and writes them to one file reserved
+ahead (`posix_fallocate`, as cnnc): what any compiler of seeded weights must at least do; the table gives
+the floor and cnnc / floor. Prints a Markdown table for benchmarks/RESULTS.md, with the machine and versions above it.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ import os, sys, numpy as np
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 n, block, cores = int(sys.argv[1]), 1 << 20, len(os.sched_getaffinity(0))
+np._core.multiarray._set_madvise_hugepage(False)  # as cnnc: no huge-page compaction for arrays written once
 def draw(k):
     out = np.empty(min(block, n - k * block), np.float32)
     np.random.Generator(np.random.PCG64([0, k])).standard_normal(out=out, dtype=np.float32)
@@ -108,8 +109,8 @@ def main() -> None:
     if args.floor:
         base = " baseline wall s | baseline / floor |" if args.baseline else ""
         print(f"| network | file MB | floor wall s | cnnc wall s | cnnc / floor |{base} floor CPU s | cnnc CPU s | "
-              "floor peak RSS MB | cnnc peak RSS MB |")
-        print("|---|---|---|---|---|" + ("---|---|" if args.baseline else "") + "---|---|---|---|")
+              f"{'baseline CPU s | ' if args.baseline else ''}floor peak RSS MB | cnnc peak RSS MB |")
+        print("|---|---|---|---|---|" + ("---|---|---|" if args.baseline else "") + "---|---|---|---|")
     elif args.baseline:
         print("| network | file MB (before / after) | wall s before | wall s after | after / before | "
               "CPU s before | CPU s after | peak RSS MB before | peak RSS MB after | RSS / file after |")
@@ -132,8 +133,9 @@ def main() -> None:
             size = {label: rs[-1][2] / 1e6 for label, rs in runs.items()}
             if args.floor:
                 base = (f" {wall['baseline']:.2f} | {wall['baseline'] / wall['floor']:.2f} |" if args.baseline else "")
+                base_cpu = f" {cpu['baseline']:.2f} |" if args.baseline else ""
                 print(f"| {name} | {size['this']:.1f} | {wall['floor']:.2f} | {wall['this']:.2f} | "
-                      f"{wall['this'] / wall['floor']:.2f} |{base} {cpu['floor']:.2f} | {cpu['this']:.2f} | "
+                      f"{wall['this'] / wall['floor']:.2f} |{base} {cpu['floor']:.2f} | {cpu['this']:.2f} |{base_cpu} "
                       f"{rss['floor']:.0f} | {rss['this']:.0f} |")
             elif args.baseline:
                 sizes = f"{size['baseline']:.1f} / {size['this']:.1f}"
