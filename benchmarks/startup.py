@@ -12,7 +12,8 @@ Each command runs as `python -m cnnc ...` with its working directory at the chec
 checkout's own `cnnc` package is the one imported (the current directory comes first on `sys.path`).
 Bytecode is cached as an installed package has it (PYTHONDONTWRITEBYTECODE is dropped, and every
 command runs once in every tree before the timed rounds); the commands take turns within every round;
-the table gives medians over the rounds and each other tree's time over this one's. With `--layers N`
+the table gives the median and the fastest over the rounds (the fastest is the one the others'
+load touched least), and this tree's time over each other's. With `--layers N`
 it also times `cnnc check` of a generated N-layer chain (see `chain`).
 
 `--per-layer N ...` times, in this process and with the garbage collector set as the CLI sets it while a
@@ -76,16 +77,19 @@ def whole_process(others: list[Path], rounds: int, layers: list[int]) -> None:
             for k, command in enumerate(commands):
                 for tree in trees:
                     times.setdefault((k, tree), []).append(time_once(tree, command))
-    names = [f"{t.name} ms" for t in others]
-    print(f"| command | {' | '.join(names)} | this tree ms | {' | '.join(f'this / {t.name}' for t in others)} |")
+    print("| command | " + " | ".join(f"{t.name} ms" for t in others) + " | this tree ms | "
+          + " | ".join(f"this / {t.name}" for t in others) + " |")
     print("|---" * (2 + 2 * len(others)) + "|")
     for k, command in enumerate(commands):
-        ms = {tree: statistics.median(times[k, tree]) * 1e3 for tree in trees}
+        med = {tree: statistics.median(times[k, tree]) * 1e3 for tree in trees}
+        low = {tree: min(times[k, tree]) * 1e3 for tree in trees}
         shown = "python -c pass" if command == ["pass"] else "cnnc " + " ".join(
             Path(c).name if c.endswith(".yaml") else c for c in command)
-        print(f"| `{shown}` | {' | '.join(f'{ms[t]:.0f}' for t in others)} | {ms[HERE]:.0f} | "
-              f"{' | '.join(f'{ms[HERE] / ms[t]:.2f}' for t in others)} |")
-    print(f"\n{rounds} rounds, taking turns; medians; trees: " + ", ".join(f"{t.name} = {t}" for t in others))
+        cells = [f"{med[t]:.0f} ({low[t]:.0f})" for t in trees]
+        ratios = [f"{med[HERE] / med[t]:.2f} ({low[HERE] / low[t]:.2f})" for t in others]
+        print(f"| `{shown}` | {' | '.join(cells)} | {' | '.join(ratios)} |")
+    print(f"\n{rounds} rounds, taking turns; median (fastest) of each; trees: "
+          + ", ".join(f"{t.name} = {t}" for t in others))
 
 
 def per_layer(sizes: list[int], rounds: int) -> None:
