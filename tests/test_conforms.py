@@ -112,7 +112,8 @@ def test_the_mutations_reach_every_kind_of_node():
         used.update(step for path in paths(data) for step in path if isinstance(step, str))
     keys = set(schema.Network.model_fields) | set(schema.RESERVED) | {"then", "else", "label"} | \
         set(schema.Preprocessing.model_fields) - {"interpolation"}
-    assert keys <= used, keys - used
+    assert keys <= used, (f"no network in MUTATED uses {sorted(keys - used)}: add one that does, so that its "
+                           f"rule in dsl/conforms.py is tried against the schema")
 
 
 @pytest.mark.parametrize("data", [
