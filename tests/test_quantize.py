@@ -159,3 +159,14 @@ def test_quantizing_a_float16_model_is_refused_with_what_to_do(tmp_path, cli):
     assert r.code == 2, r.err
     assert "computes in float16" in r.err and "without `--dtype`" in r.err and "Traceback" not in r.err
     assert not (tmp_path / "q.onnx").exists()
+
+
+def test_a_network_ending_in_logits_keeps_them_float(tmp_path):
+    fp32 = tmp_path / "logits.onnx"
+    cnnc.save(cnnc.compile(doc(RESIDUAL.replace("[dense(10), softmax]", "dense(10)"), "[3, 16, 16]"), seed=3), fp32)
+    inputs, described = calibration_inputs(fp32, random=8)
+    out = tmp_path / "logits_int8.onnx"
+    assert quantize(fp32, out, inputs, described) == []
+    model = onnx.load(out)
+    gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
+    assert _int8_weight(model, gemm) and gemm.output[0] == model.graph.output[0].name  # no Q/DQ after it
