@@ -6,7 +6,9 @@ own serialisation of it (the data `Lark.save` writes, as JSON instead of pickle:
 and numbers, nothing that runs), with the grammar text and lark version it was made from; loading it
 takes about 5 ms. It is used only when both match the grammar file and the lark installed; otherwise
 the parser is built from the grammar, as it always was. Regenerate after editing the grammar (or
-upgrading lark) with `python -m cnnc.dsl.lalr`; tests/test_lalr.py fails while the file is stale.
+upgrading lark) with `python -m cnnc.dsl.lalr`; tests/test_lalr.py fails while the file is stale. Lark numbers
+the states differently from one run to the next, so a remade file differs in bytes, not in what it parses
+(which the test compares).
 """
 from __future__ import annotations
 
