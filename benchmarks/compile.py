@@ -122,11 +122,11 @@ def main() -> None:
         for name in args.only or names():
             runs: dict[str, list[tuple[float, int, int, float]]] = {label: [] for label, _ in trees}
             runs.update({"floor": []} if args.floor else {})
-            for _ in range(args.repeat):
-                if args.floor:
-                    runs["floor"].append(floor(name, Path(tmp) / "floor.bin"))
-                for label, source in trees:
-                    runs[label].append(measure(source, name, Path(tmp) / f"{label}.onnx", args.options))
+            steps = ([("floor", None)] if args.floor else []) + trees
+            for i in range(args.repeat):  # the order turns round by round: a run just after a write pays more
+                for label, source in steps[i % len(steps):] + steps[:i % len(steps)]:
+                    runs[label].append(floor(name, Path(tmp) / "floor.bin") if source is None else
+                                       measure(source, name, Path(tmp) / f"{label}.onnx", args.options))
             wall = {label: statistics.median(r[0] for r in rs) for label, rs in runs.items()}
             cpu = {label: statistics.median(r[3] for r in rs) for label, rs in runs.items()}
             rss = {label: max(r[1] for r in rs) / 1e3 for label, rs in runs.items()}
