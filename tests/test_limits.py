@@ -80,34 +80,3 @@ def test_shipped_architectures_build_without_warnings():
         warnings.simplefilter("error", CompileWarning)
         for name in names():
             cnnc.build(name)
-
-
-def _check_seconds(path, layers: int) -> float:
-    """One `cnnc check` of `path` in this process, the garbage collector set as the CLI sets it."""
-    from cnnc.cli import _fewer_collections
-    with limits(layers=layers + 1, calls=2 * layers + 2), _fewer_collections():
-        start = time.perf_counter()
-        graph = cnnc.build(path)
-        seconds = time.perf_counter() - start
-    assert len(graph.layers) == layers
-    return seconds
-
-
-@pytest.mark.parametrize("kind", ["chain", "repeated"])
-def test_check_takes_time_in_proportion_to_the_layers(tmp_path, kind: str):
-    """Eight times the layers take about eight times as long, not 64: per layer, 16,000 layers cost at most
-    2.5x what 2,000 do (best of three, taking turns, so that the machine's load falls on both). `chain` is
-    one long file (reading, validation, expressions, building); `repeated` a block repeated (building)."""
-    small, large = 2_001, 16_001
-    body = {"chain": lambda n: "".join("  - conv(4, 1x1)\n  - relu\n" for _ in range(n // 2)),
-            "repeated": lambda n: "".join(f"  - cr x {min(5000, n // 2 - i)}\n" for i in range(0, n // 2, 5000))}[kind]
-    blocks = "blocks:\n  cr: [conv(4, 1x1), relu]\n" if kind == "repeated" else ""
-    paths = {}
-    for n in (small, large):
-        paths[n] = tmp_path / f"{kind}{n}.yaml"
-        paths[n].write_text(f"network: n\ninput: [4, 8, 8]\n{blocks}layers:\n  - conv(4, 3x3, padding=same)\n{body(n)}")
-    best = {small: float("inf"), large: float("inf")}
-    for _ in range(3):
-        for n in (small, large):
-            best[n] = min(best[n], _check_seconds(paths[n], n))
-    assert best[large] / large <= 2.5 * best[small] / small, best
