@@ -136,7 +136,7 @@ def test_expand_draws_the_branches_side_by_side_as_first_called():
 
 def test_expand_draws_towers_once_marked_with_their_count_and_the_shortcut():
     shown = labels(drawn("resnext50", "identity_block"))
-    assert "×32" in shown and "+" in shown and "identity" in shown
+    assert "32 ∥" in shown and "+" in shown and "identity" in shown
     assert "3x3 conv, 4" in shown
 
 

@@ -170,3 +170,13 @@ def test_a_connection_table_too_large_to_read_as_cells_is_summarised_in_one_line
     shown = labels(svg)
     assert any("256 of 8,192" in t for t in shown) and any("too many cells to draw" in t for t in shown)
     assert not [el for el in ET.fromstring(svg).iter(f"{SVG}rect") if el.get("fill") == FILLED]
+
+
+def test_towers_and_sequential_copies_carry_different_marks_each_explained_in_the_legend():
+    """ResNeXt's 32 towers side by side are `32 ∥` (parallel paths), a repeat drawn inside an expansion is
+    the dark `×N` (copies in sequence): the legend names whichever the picture uses, never one for both."""
+    towers = labels(drawn("resnext50", "identity_block"))
+    assert "32 ∥" in towers and "N parallel paths (towers)" in towers
+    assert "×32" not in towers and "N copies in sequence" not in towers
+    repeated = labels(drawn("xception", "middle_flow"))
+    assert "N copies in sequence" in repeated and "N parallel paths (towers)" not in repeated

@@ -16,7 +16,7 @@ from ..compiler.ir import Shape
 from ..compiler.ops import MERGES
 from .labels import attaches, func_kind, func_label, is_function, is_wire, layer_kind, layer_label, mark_label, \
     shape_text, text_width
-from .legend import LegendKey
+from .legend import LegendKey, parallel_badge
 from .style import LAYER_COLOURS, MUTED, STACK
 from .svg import Svg, badge, pill, pill_width
 from .views import VAux, VBlock, VBranch, VLayer, VMerge, View, is_module
@@ -181,7 +181,8 @@ def _repeat_fig(item: _Repeat) -> Fig:
         svg.line([(x + cx, y + FRAME_HEAD + FRAME_PAD + inner.h), (x + cx, y + h)], arrow=False)
         badge(svg, x + w + 2 * STACK - 4, y + h + 2 * STACK - 4, item.count)
         svg.end()
-    return Fig(w + 2 * STACK + 12, h + 2 * STACK, cx, paint, inner.legend, shape=item.view.shape)
+    return Fig(w + 2 * STACK + 12, h + 2 * STACK, cx, paint, inner.legend | {("mark", "repeat")},
+               shape=item.view.shape)
 
 
 def _box_fig(part: _Boxed) -> Fig:
@@ -318,6 +319,8 @@ def _merge_fig(view: VMerge) -> Fig:
     w = max(cols_w + (34 if identity else 0), label_x + text_width(shape, 8.5) + 4)
     legend: set[LegendKey] = {("merge", view.op)} | ({("shortcut", "identity")} if identity else set())
     legend = legend.union(*(c.fig.legend for c in columns))
+    if any(c.branch.copies > 1 for c in columns):
+        legend.add(("mark", "parallel"))
 
     def paint(svg: Svg, x: float, y: float) -> None:
         svg.group(f"{view.path} ({view.op} of {', '.join(b.name for b in branches)}) -> {shape}")
@@ -370,7 +373,7 @@ def _paint_column(svg: Svg, column: _Column, x: float, y: float, join: float, ar
     _branch_label(svg, c, y + FORK + 4, _column_label(column.branch))
     inner.paint(svg, fx, top)
     if copies > 1:
-        badge(svg, fx + inner.w + 2 * STACK, top + inner.h + 2 * STACK, copies)
+        parallel_badge(svg, fx + inner.w + 2 * STACK, top + inner.h + 2 * STACK, copies)
     svg.line([(c, top + inner.h), (c, join - 1)], arrow=arrow)
 
 

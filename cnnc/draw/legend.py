@@ -43,11 +43,12 @@ def legend(svg: Svg, used: set[LegendKey], y: float, width: float) -> tuple[floa
     svg.add('<g><title>legend</title>')
     for group, kind in entries:
         text = label(group, kind)
-        w = 28 + text_width(text, 9.5)
+        gap = 36 if (group, kind) == ("mark", "parallel") else 28  # its badge, `N ∥`, is wider than a swatch
+        w = gap + text_width(text, 9.5)
         if x + w > width and x > MARGIN:
             x, y = MARGIN, y + 22
-        swatch(svg, group, kind, x, y)
-        svg.text(x + 28, y + 3.5, text, 9.5, anchor="start", fill="#333333")
+        swatch(svg, group, kind, x + (gap - 28) / 2, y)
+        svg.text(x + gap, y + 3.5, text, 9.5, anchor="start", fill="#333333")
         right = max(right, x + w)
         x += w + 18
     svg.end()

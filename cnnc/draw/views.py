@@ -8,14 +8,12 @@ the questions both pictures ask of a view: is it a module (drawn as one box), of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence, Union
+from typing import Sequence, Union
 
 from ..compiler.ir import Graph, Shape
-from ..compiler.ops import MERGES, Attrs
+from ..compiler.ops import Attrs
 from ..compiler.resolve import RAux, RCall, RMerge, RNode, ROp, RSeq
 from ..dsl import expr
-
-ModuleKind = Literal["inception", "residual", "gate", "reduction"]
 
 
 @dataclass(frozen=True)
@@ -197,24 +195,3 @@ def is_module(view: View) -> bool:
         merges = [i for i in view.items if is_module(i)]
         return len(merges) == 1 and all(i is None or i in merges or isinstance(i, VLayer) for i in view.items)
     return False
-
-
-def strided(view: View) -> bool:
-    """Some layer inside has a stride above 1."""
-    if isinstance(view, VLayer):
-        return any(s > 1 for s in view.attrs.get("stride") or (1,))
-    if isinstance(view, VSeq):
-        return any(strided(i) for i in view.items)
-    if isinstance(view, VMerge):
-        return any(strided(b.node) for b in view.branches)
-    if isinstance(view, (VBlock, VAux)):
-        return strided(view.body)
-    return False
-
-
-def module_kind(view: VBlock | VMerge) -> ModuleKind:
-    """Stride 2 anywhere inside: a reduction module; else the kind its merge's definition names."""
-    if strided(view):
-        return "reduction"
-    merge = first_merge(view)
-    return MERGES[merge.op].module if merge is not None else "inception"
