@@ -285,3 +285,12 @@ def test_a_labelled_block_without_layers_is_a_located_schema_error():
     with pytest.raises(cnnc.CnncError, match=r"unknown key `add`; expected one of: label, layers"):
         doc("  - res\n", extra="blocks:\n  res: {label: R, add: {a: identity, b: identity}}\n")
 
+
+
+def test_lenet5_as_published_names_its_own_parts_in_the_legend():
+    """Trainable subsampling is drawn in pooling's colour and RBF in dense's, but the legend names what
+    they are; a network with plain pooling keeps the generic entry."""
+    lenet = labels(drawn("lenet5_1998"))
+    assert "trainable subsampling" in lenet and "RBF units (distance to prototypes)" in lenet
+    assert "pooling" not in lenet
+    assert "pooling" in labels(drawn("resnet50")) and "trainable subsampling" not in labels(drawn("resnet50"))

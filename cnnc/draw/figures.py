@@ -14,8 +14,8 @@ from typing import Callable, Sequence, Union
 
 from ..compiler.ir import Shape
 from ..compiler.ops import MERGES
-from .labels import attaches, func_kind, func_label, is_function, is_wire, layer_kind, layer_label, mark_label, \
-    shape_text, text_width
+from .labels import attaches, func_kind, func_label, is_function, is_wire, layer_kind, layer_label, layer_legend, \
+    mark_label, shape_text, text_width
 from .legend import LegendKey, parallel_badge
 from .style import LAYER_COLOURS, MUTED, STACK
 from .svg import Svg, badge, pill, pill_width
@@ -192,7 +192,7 @@ def _box_fig(part: _Boxed) -> Fig:
     label = layer_label(view)
     mark_w = [pill_width(mark_label(m), 7.5) for m in marks]
     w = text_width(label, BOX_SIZE) + 20 + sum(mw + 3 for mw in mark_w)
-    legend: set[LegendKey] = {("layer", kind)} | {("func", func_kind(m)) for m in marks}
+    legend: set[LegendKey] = {layer_legend(view.op)} | {("func", func_kind(m)) for m in marks}
     tooltip = f"{view.path} ({view.op}) -> {shape_text(view.shape)}" + \
         (f"; then {', '.join(marks)}" if marks else "")
 

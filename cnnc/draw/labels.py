@@ -38,6 +38,13 @@ def layer_kind(op: str) -> LayerKind:
     return "other" if kind in FUNCTION_KINDS else cast(LayerKind, kind)
 
 
+def layer_legend(op: str) -> tuple[str, str]:
+    """The legend entry of a layer drawn as a box: ("layer", its kind), or ("layer", "kind:name") where the
+    registry names it apart (drawn in its kind's colour, listed under its own name)."""
+    name = OPS[op].draw.legend
+    return ("layer", layer_kind(op) + (f":{name}" if name else ""))
+
+
 def func_kind(op: str) -> FuncKind:
     return cast(FuncKind, OPS[op].draw.kind)
 

@@ -37,7 +37,7 @@ _FUNC_COLOURS = _by_name(FUNC_COLOURS)
 def legend(svg: Svg, used: set[LegendKey], y: float, width: float) -> tuple[float, float]:
     """Swatches for what this picture uses, in lines at most `width` wide; returns (bottom, right)."""
     x = right = MARGIN
-    entries = [e for e in ORDER if e in used]
+    entries = [e for key in ORDER for e in ([key] if key in used else []) + _named(key, used)]
     total = sum(46 + text_width(label(*e), 9.5) for e in entries) - 18
     width = total + MARGIN if total + MARGIN <= width + 160 else width  # one line when nearly one fits
     svg.add('<g><title>legend</title>')
@@ -55,11 +55,17 @@ def legend(svg: Svg, used: set[LegendKey], y: float, width: float) -> tuple[floa
     return y + 12, right
 
 
+def _named(key: LegendKey, used: set[LegendKey]) -> list[LegendKey]:
+    """After a layer kind's entry, the layers of that kind the registry names apart (`pool:trainable ...`)."""
+    return sorted(e for e in used if key[0] == e[0] == "layer" and e[1].startswith(key[1] + ":"))
+
+
 def label(group: str, kind: str) -> str:
     if group == "module":
         return _MODULE_NAMES[kind]
     if group == "layer":
-        return _LAYER_NAMES[kind]
+        base, _, name = kind.partition(":")
+        return name or _LAYER_NAMES[base]
     if group == "func":
         return _FUNC_NAMES[kind]
     if group == "frame":
@@ -76,7 +82,7 @@ def swatch(svg: Svg, group: str, kind: str, x: float, y: float) -> None:
         fill, stroke = _MODULE_COLOURS[kind]
         svg.rect(x, y - 7, 22, 14, fill, stroke, rx=4)
     elif group == "layer":
-        fill, stroke = _LAYER_COLOURS[kind]
+        fill, stroke = _LAYER_COLOURS[kind.partition(":")[0]]
         svg.rect(x + 6, y - 9, 10, 18, fill, stroke, rx=2)
     elif group == "func":
         fill, stroke, _ = _FUNC_COLOURS[kind]

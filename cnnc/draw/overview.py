@@ -11,8 +11,8 @@ from __future__ import annotations
 from ..compiler.ir import Graph, Shape
 from ..dsl.document import Document
 from .chain import DAux, DFunc, DGroup, DLayer, DModule, Drawn, Link, chain, varies
-from .labels import FuncKind, func_kind, func_label, layer_kind, layer_label, mark_label, mark_shown, shape_text, \
-    text_width, wrap
+from .labels import FuncKind, func_kind, func_label, layer_kind, layer_label, layer_legend, mark_label, mark_shown, \
+    shape_text, text_width, wrap
 from .legend import LegendKey, down_tag
 from .page import MAX_ROW, Unit, compose
 from .style import AUX_FILL, AUX_STROKE, GROUP_FILL, GROUP_STROKE, INK, LAYER_COLOURS, MODULE_COLOURS, MODULE_NAMES, \
@@ -95,7 +95,7 @@ def _layer_unit(item: DLayer) -> Unit:
     h = max(max(text_width(t, LAYER_SIZE, b) for t, b in lines) + 16, 56)
     shown = [m for m in item.marks if func_kind(m) in SHOWN_MARKS or mark_shown(m)]
     down = h / 2 + 9 * len(shown) + (18 if item.count > 1 else 0)
-    legend_keys: set[LegendKey] = {("layer", kind)} | {("func", func_kind(m)) for m in shown} | \
+    legend_keys: set[LegendKey] = {layer_legend(view.op)} | {("func", func_kind(m)) for m in shown} | \
         ({("mark", "repeat")} if item.count > 1 else set())
     tooltip = f"{view.path} ({view.op}) -> {shape_text(view.shape)}"
     if item.marks:

@@ -214,13 +214,16 @@ class Drawing:
     `cnnc draw`'s pictures use; `mark`, when set, is the short text shown on the layer before it instead of a
     shape of its own (`BN`, `ReLU`); `wire` draws it as a bare line (the identity shortcut beside a
     residual block's branches); `shown`: a mark the overview shows under its layer where activations
-    otherwise go without saying (LeNet's squashing function is no ReLU)."""
+    otherwise go without saying (LeNet's squashing function is no ReLU); `legend`: the legend's name for
+    it where the kind's name would misname it (LeNet's trainable subsampling is drawn as a pooling box but
+    is no pooling), its colour staying the kind's."""
 
     kind: DrawKind
     label: Callable[[Attrs, bool], str]
     mark: str | None = None
     wire: bool = False
     shown: bool = False
+    legend: str | None = None
 
 
 @dataclass(frozen=True)

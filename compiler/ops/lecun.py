@@ -46,11 +46,12 @@ SUBSAMPLE = OpDef(
     "subsample", "LeCun's trainable subsampling: each window's sum times a learned coefficient per map "
     "(`weight [C]`), plus a learned `bias [C]`",
     WINDOW_ARGS[:3], window_infer, _per_map, no_macs, _subsample_lower,
-    Drawing("pool", labels.windowed("subsampling", "trainable")), window_prepare)
+    Drawing("pool", labels.windowed("subsampling", "trainable"), legend="trainable subsampling"), window_prepare)
 RBF = OpDef(
     "rbf", "Euclidean radial basis units `y_i = sum_j (x_j - w_ij)^2`; the prototypes `prototypes [units, "
     "inputs]` are fixed constants (+-1 drawn from the seed), not parameters; a smaller output is a better match",
     (Arg("units", "int", doc="number of outputs"),),
-    lambda a, s: (flat(s) and a["units"],), _rbf_params, no_macs, _rbf_lower, Drawing("dense", labels.units("RBF")))
+    lambda a, s: (flat(s) and a["units"],), _rbf_params, no_macs, _rbf_lower,
+    Drawing("dense", labels.units("RBF"), legend="RBF units (distance to prototypes)"))
 
 DEFINITIONS = (SUBSAMPLE, RBF)
