@@ -272,8 +272,9 @@ def _totals(info: Mapping[str, Any], folded: bool) -> list[str]:
         lines.append(f"  total params: {a['total']:,}   trainable: {a['trainable']:,}   "
                      f"non-trainable: {a['non_trainable']:,}")
     if folded:
-        lines.append("`name ×N (total)`, or `×N` where narrow: N identical repeats in one row, their params and MACs "
-                     "summed, the shape the last one's; `--no-fold` lists each")
+        lines.append("`name ×N (total)`, or `×N` where narrow: N identical calls in sequence, or N identical "
+                     "parallel branches (towers), in one row, their params and MACs summed, the shape the last "
+                     "one's; `--no-fold` lists each")
     return lines
 
 

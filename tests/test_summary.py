@@ -158,7 +158,8 @@ def test_a_folded_row_says_its_figures_are_the_total_of_its_copies():
     line = _table_lines(lines, table)[table.index(folded)]
     assert f"{folded.name.rsplit('/', 1)[-1]} ×{folded.repeat} (total)" in line and f"{folded.params:,}" in line
     legend = lines[2 + len(table):]
-    assert any("×N (total)" in text and "summed" in text for text in legend)
+    said = " ".join(text.strip() for text in legend)
+    assert "×N (total)" in said and "summed" in said and "in sequence" in said and "parallel branches" in said
     narrow = _table_lines(summary_lines(info, table, 60), table)[table.index(folded)]
     assert f"×{folded.repeat}" in narrow and f"{folded.params:,}" in narrow
 
