@@ -2,13 +2,14 @@
 torch.onnx.export's model of the same network — resident memory, peaks, creation time, latency.
 
 Run by hand (not a test), in an environment with cnnc, torch, torchvision and timm (`pip install
-'.[reference]'`):
+'.[reference]'`), and keras 3 for the Keras peers (xception, inception_resnet_v2: KERAS_BACKEND=torch):
 
     python benchmarks/sessions.py [--only resnet50_torchvision ...] [--rounds 3]
 
 Each network is written four ways — cnnc's default compile, cnnc with `--fold-bn` (torch's exporter
 folds batchnorm into the conv too), the TorchScript exporter's single file (`dynamo=False`, opset 18:
-the dynamo exporter needs onnxscript), and that model re-saved with its weights as ONNX external data
+the dynamo exporter needs onnxscript; for the Keras peers, keras.applications' model on the torch
+backend through the same exporter), and that model re-saved with its weights as ONNX external data
 — and each file is loaded two ways: plain `onnxruntime.InferenceSession(path)` and cnnc's `Session(path)`
 (lean by default: runtime/session.py). Every measurement is a fresh process (`--worker`), so that no
 session sees another's heap; the processes take turns, round after round, and the table gives each
@@ -147,11 +148,49 @@ def _timm(name: str) -> Callable[[], object]:
     return build
 
 
-NETWORKS: dict[str, tuple[str, Callable[[], object], int]] = {
-    "resnet50_torchvision": ("torchvision resnet50", _torchvision("resnet50"), 224),
-    "resnext50_32x4d": ("torchvision resnext50_32x4d", _torchvision("resnext50_32x4d"), 224),
-    "alexnet_torchvision": ("torchvision alexnet", _torchvision("alexnet"), 224),
-    "inception_v4": ("timm inception_v4", _timm("inception_v4"), 299),
+def _keras(name: str) -> Callable[[Path], None]:
+    """Keras 3's `keras.applications.<name>(weights=None)` on its torch backend, exported like the torch
+    peers (TorchScript, opset 18, dynamic batch), NHWC input [batch, 299, 299, 3] as Keras has it. Under
+    the tracer a tensor's sizes are tensors, so Keras' "same" padding of its pooling and strided convs
+    (`_compute_padding_length`) became an unknown kernel padding and the exporter stopped ("because it is
+    not constant"); with the (fixed) spatial size read as an int while tracing, it exports."""
+    def write(path: Path) -> None:
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras
+        import keras.src.backend.torch.nn as keras_nn
+        import torch
+
+        if keras.backend.backend() != "torch":
+            raise SystemExit(f"the Keras peers need KERAS_BACKEND=torch, not {keras.backend.backend()}")
+        model = getattr(keras.applications, name)(weights=None)
+
+        class Inference(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.model(x, training=False)
+
+        padding = keras_nn._compute_padding_length
+        keras_nn._compute_padding_length = lambda length, *a, **k: padding(int(length), *a, **k)
+        try:
+            with torch.no_grad():
+                torch.onnx.export(Inference().eval(), (torch.randn(1, 299, 299, 3),), str(path), dynamo=False,
+                                  opset_version=18, input_names=["input"], output_names=["output"],
+                                  dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        finally:
+            keras_nn._compute_padding_length = padding
+    return write
+
+
+NETWORKS: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "resnet50_torchvision": ("torchvision resnet50", _torch(_torchvision("resnet50"), 224)),
+    "resnext50_32x4d": ("torchvision resnext50_32x4d", _torch(_torchvision("resnext50_32x4d"), 224)),
+    "alexnet_torchvision": ("torchvision alexnet", _torch(_torchvision("alexnet"), 224)),
+    "inception_v4": ("timm inception_v4", _torch(_timm("inception_v4"), 299)),
+    "xception": ("Keras Xception", _keras("Xception")),
+    "inception_resnet_v2": ("Keras InceptionResNetV2", _keras("InceptionResNetV2")),
 }
 
 
@@ -161,13 +200,13 @@ def _external(single: Path, path: Path) -> None:
 
 
 def models(name: str, folder: Path) -> list[tuple[str, Path]]:
-    peer, builder, size = NETWORKS[name]
+    peer, export = NETWORKS[name]
     made = [(f"cnnc {name}", folder / f"{name}.onnx", _cnnc(name, False)),
             (f"cnnc {name} --fold-bn", folder / f"{name}_fold.onnx", _cnnc(name, True)),
-            (peer, folder / f"{name}_torch.onnx", _torch(builder, size))]
+            (peer, folder / f"{name}_peer.onnx", export)]
     for _, path, write in made:
         write(path)
-    external = folder / f"{name}_torch_external.onnx"
+    external = folder / f"{name}_peer_external.onnx"
     _external(made[-1][1], external)
     return [(label, path) for label, path, _ in made] + [(f"{peer}, external data", external)]
 
