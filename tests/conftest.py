@@ -30,6 +30,22 @@ def run_onnx(model, x: np.ndarray) -> np.ndarray:
     return cnnc.Session(model.SerializeToString(), "cpu").run(x)
 
 
+def drain(terminal: int) -> bytes:
+    """All a child wrote to the pseudo-terminal whose controlling end is `terminal`, until it closed it
+    (Linux reports that as EIO); `terminal` is closed after."""
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 1 << 16)
+        except OSError:  # EIO: the child has closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    return shown
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 import cnnc
 from cnnc.runtime.bench import BenchError, Budget, bench, count_macs, side_by_side
 
-from conftest import doc
+from conftest import doc, drain
 
 QUICK = Budget(seconds=0.02, warmup=1, min_iterations=3, max_iterations=20)
 SMALL = "  - conv(8, 3x3, padding=same)\n  - batchnorm\n  - relu\n  - globalavgpool\n  - dense(5)\n  - softmax\n"
@@ -190,16 +190,7 @@ def test_on_a_terminal_bench_shows_each_step_live_and_prints_the_header_first():
     p = subprocess.Popen([sys.executable, "-m", "cnnc", "bench", "lenet5", "--batch", "1,2", "--provider", "cpu",
                           "--seconds", "0.3"], stdout=subprocess.PIPE, stderr=child, env={**env, "TERM": "xterm"})
     os.close(child)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(main, 1 << 16)
-        except OSError:  # EIO: the child has closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(main)
+    shown = drain(main)
     out = p.stdout.read().decode()
     assert p.wait(timeout=120) == 0
     live = shown.decode()

@@ -12,6 +12,7 @@ import pytest
 import cnnc
 from cnnc.architectures import names
 from cnnc.summary_table import _shape, origins_of, parse_depth, print_summary, rows, summary_lines
+from conftest import drain
 
 
 def _rows(name: str, depth: int | None = None, fold: bool = True):
@@ -189,16 +190,7 @@ def test_in_a_real_80_column_terminal_the_summary_is_the_80_column_table_styled(
     p = subprocess.Popen([sys.executable, "-m", "cnnc", "summary", "inception_v3"], stdout=child, stderr=child,
                          env={**env, "TERM": "xterm"})
     os.close(child)
-    raw = b""
-    while True:
-        try:
-            chunk = os.read(main, 1 << 16)
-        except OSError:  # EIO: the child has closed the terminal
-            break
-        if not chunk:
-            break
-        raw += chunk
-    os.close(main)
+    raw = drain(main)
     assert p.wait(timeout=120) == 0
     text = raw.decode()
     assert "\x1b[" in text
