@@ -9,10 +9,9 @@ time and the peak RSS, started in the repository root, so the working tree is wh
 `--baseline DIR` (another checkout, e.g. `git worktree add /tmp/base HEAD`), the same command also runs
 there, alternating with this tree's run by run, so that both see the same load on a shared machine; the
 table then gives both and their ratio. With `--floor`, numpy's floor for the same bytes runs in turn with
-them: a fresh process that draws as many float32 normals as the network has values (numpy's PCG64, as cnnc,
-in blocks of 2^20, on a thread per core, numpy's huge pages off, as cnnc) and writes them to one file reserved
-ahead (`posix_fallocate`, as cnnc): what any compiler of seeded weights must at least do; the table gives
-the floor and cnnc / floor. Prints a Markdown table for benchmarks/RESULTS.md, with the machine and versions above it.
+them (benchmarks/timing.py's FLOOR: as many float32 normals as the network has values, drawn as cnnc draws
+them and written to one file): what any compiler of seeded weights must at least do; the table gives the
+floor and cnnc / floor. Prints a Markdown table for benchmarks/RESULTS.md, with the machine and versions above it.
 """
 from __future__ import annotations
 
@@ -21,33 +20,11 @@ import datetime
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FLOOR = """
-import os, sys, numpy as np
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-n, block, cores = int(sys.argv[1]), 1 << 20, len(os.sched_getaffinity(0))
-np._core.multiarray._set_madvise_hugepage(False)  # as cnnc: no huge-page compaction for arrays written once
-def draw(k):
-    out = np.empty(min(block, n - k * block), np.float32)
-    np.random.Generator(np.random.PCG64([0, k])).standard_normal(out=out, dtype=np.float32)
-    out *= np.float32(0.01)
-    return out
-with open(sys.argv[2], "wb") as f, ThreadPoolExecutor(cores) as pool:
-    os.posix_fallocate(f.fileno(), 0, 4 * n)
-    ahead = deque()
-    for k in range(-(-n // block)):
-        ahead.append(pool.submit(draw, k))
-        if len(ahead) > 2 * cores:
-            f.write(ahead.popleft().result())
-    while ahead:
-        f.write(ahead.popleft().result())
-"""
+from timing import FLOOR, ROOT, timed
 
 
 def measure(source: Path, name: str, out: Path, options: list[str]) -> tuple[float, int, int, float]:
@@ -55,14 +32,10 @@ def measure(source: Path, name: str, out: Path, options: list[str]) -> tuple[flo
     system: less sensitive than the wall time to what else runs on the machine) of one compile."""
     for stale in (out, out.with_name(out.name + ".data")):
         stale.unlink(missing_ok=True)
-    r = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S", sys.executable, "-m", "cnnc", "compile", name, "-o",
-                        str(out), *options], capture_output=True, text=True, cwd=source)
-    if r.returncode != 0:
-        raise SystemExit(f"{source}: cnnc compile {name} failed:\n{r.stderr}")
-    wall, rss_kb, user, system = r.stderr.strip().splitlines()[-1].split()
+    t = timed([sys.executable, "-m", "cnnc", "compile", name, "-o", str(out), *options], cwd=source)
     data = out.with_name(out.name + ".data")
     size = out.stat().st_size + (data.stat().st_size if data.exists() else 0)
-    return float(wall), int(rss_kb), size, float(user) + float(system)
+    return t.wall, t.rss_kb, size, t.cpu
 
 
 def floor(name: str, out: Path) -> tuple[float, int, int, float]:
@@ -70,14 +43,10 @@ def floor(name: str, out: Path) -> tuple[float, int, int, float]:
     import cnnc
 
     n = sum(p.size for p in cnnc.build(name).params)
-    r = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S", sys.executable, "-c", FLOOR, str(n), str(out)],
-                       capture_output=True, text=True, cwd=ROOT)
-    if r.returncode != 0:
-        raise SystemExit(f"the floor of {name} failed:\n{r.stderr}")
-    wall, rss_kb, user, system = r.stderr.strip().splitlines()[-1].split()
+    t = timed([sys.executable, "-c", FLOOR, str(n), str(out)])
     size = out.stat().st_size
     out.unlink()
-    return float(wall), int(rss_kb), size, float(user) + float(system)
+    return t.wall, t.rss_kb, size, t.cpu
 
 
 def machine() -> str:

@@ -22,7 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from timing import ROOT, Timed, timed
+
 BY_HAND = """
 import sys, numpy as np, onnx, onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -54,15 +55,6 @@ if agree:
 """
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS in MB of one process."""
-    r = subprocess.run(["/usr/bin/time", "-f", "%e %M", *argv], capture_output=True, text=True, cwd=ROOT)
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:4])} ... failed:\n{r.stderr[-3000:]}")
-    wall, rss = r.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss) / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--network", default="resnet50")
@@ -85,13 +77,13 @@ def main() -> None:
         "cnnc quantize": [sys.executable, "-m", "cnnc", "quantize", str(model), "-o", str(outs["cnnc"]), "--random",
                           str(args.random)],
     }
-    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in commands}
+    runs: dict[str, list[Timed]] = {k: [] for k in commands}
     try:
         for _ in range(args.rounds):
             for label, argv in commands.items():
                 runs[label].append(timed(argv))
-                print(f"  {label}: {runs[label][-1][0]:.2f} s", file=sys.stderr, flush=True)
-        wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
+                print(f"  {label}: {runs[label][-1].wall:.2f} s", file=sys.stderr, flush=True)
+        wall = {k: statistics.median(t.wall for t in v) for k, v in runs.items()}
         print(f"`python benchmarks/quantize.py --network {args.network} --random {args.random} --rounds "
               f"{args.rounds}` ({'7-bit' if reduce == '1' else '8-bit'} weights on this CPU): whole processes "
               f"taking turns, medians of {args.rounds} rounds\n")
@@ -99,8 +91,8 @@ def main() -> None:
               "/ by hand + agreement |")
         print("|---|---|---|---|---|---|---|")
         for (label, r), out in zip(runs.items(), outs.values()):
-            print(f"| {label} | {', '.join(f'{w:.1f}' for w, _ in r)} | {wall[label]:.2f} | "
-                  f"{max(m for _, m in r):.0f} | {out.stat().st_size / 1e6:.1f} | "
+            print(f"| {label} | {', '.join(f'{t.wall:.1f}' for t in r)} | {wall[label]:.2f} | "
+                  f"{max(t.rss_mb for t in r):.0f} | {out.stat().st_size / 1e6:.1f} | "
                   f"{wall[label] / wall['by hand']:.2f} | {wall[label] / wall['by hand + agreement']:.2f} |")
     finally:
         for path in (model, *outs.values(), *(o.with_name(o.name + ".prepared.onnx") for o in outs.values())):
