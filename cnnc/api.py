@@ -144,7 +144,7 @@ def _assign(full: Graph, graph: Graph, weights: Any, weights_map: Any) -> tuple[
     except WeightsError as e:
         other = f"{full.name}_torchvision"
         if not e.help and other in shipped_names() and isinstance(weights, (str, os.PathLike)) \
-                and Path(weights).suffix in (".pth", ".pt", ".bin", ".safetensors"):
+                and Path(weights).suffix in (*checkpoint.TORCH_SUFFIXES, ".safetensors"):
             e.help = (f"`{full.name}` is cnnc's own flavour; a torchvision checkpoint fits `{other}`: "
                       f"`cnnc weights map {Path(weights).name} {other}`")
         raise

@@ -46,6 +46,11 @@ class Checkpoint:
     network_order: Callable | None = None  # the network's layers -> in the order the file numbers them
 
 
+def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 values, given as their uint16 bits, widened exactly: a bfloat16 is the top half of a float32."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
 def load(path: str | os.PathLike) -> Checkpoint:
     """Any weights file cnnc reads: `.safetensors` (cnnc's names, or torchvision's, timm's, Hugging Face's),
     `.npz`, a PyTorch state dict (`.pth`, `.pt`, `.bin`, read without torch and without unpickling anything
@@ -146,7 +151,7 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
             raise WeightsError(f"`{path}`: `{name}` points outside the file or has the wrong byte size")
         raw = data[begin:end]
         if dtype == "BF16":
-            value = (raw.view("<u2").astype(np.uint32) << 16).view(np.float32)
+            value = bfloat16_to_float32(raw.view("<u2"))
         else:
             value = raw.view(np.dtype(_DTYPES[dtype]).newbyteorder("<"))
         out[name] = value.reshape(shape).astype(np.float32, copy=False)
@@ -204,7 +209,8 @@ def assign(full: Graph, graph: Graph, weights: str | os.PathLike | Mapping[str, 
         ckpt, source = load(weights), os.fspath(weights)
     else:
         ckpt, source = Checkpoint(dict(weights)), "the weights given"
-    heads = [p.name for p in full.params if p.name not in {q.name for q in graph.params}]
+    kept = {q.name for q in graph.params}
+    heads = [p.name for p in full.params if p.name not in kept]
     own = sum(p.name in ckpt.tensors for p in full.params)
     if weights_map is None and own * 2 >= len(ckpt.tensors):  # mostly the network's own names: exact, by name
         return match(graph.params, ckpt.tensors, source, heads), []

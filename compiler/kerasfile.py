@@ -62,7 +62,6 @@ def read(path: str | os.PathLike) -> Checkpoint:
         raise
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as e:
         raise WeightsError(f"cannot read `{path}` as Keras weights: {e}") from None
-    positional = not legacy
     tensors, roles, layouts = {}, {}, {}
     for layer, role, value in raw:
         name = f"{layer}.{role}"
@@ -71,7 +70,7 @@ def read(path: str | os.PathLike) -> Checkpoint:
     if not tensors:
         raise WeightsError(f"`{path}` holds no Keras weights")
     return Checkpoint(tensors, ordered=False, roles=roles, layouts=layouts, convert=reorder_flatten,
-                      network_order=keras_order if positional else None)
+                      network_order=None if legacy else keras_order)
 
 
 def _by_position(f: Any) -> list[tuple[str, str, np.ndarray]]:
@@ -85,9 +84,7 @@ def _by_position(f: Any) -> list[tuple[str, str, np.ndarray]]:
             roles = _BN_ROLES.get(len(values)) if kind == "batch_normalization" else _BY_POSITION.get(kind)
             if roles is None or len(roles) < len(values):
                 roles = tuple(f"v{i}" for i in range(len(values)))
-            if kind in ("conv2d", "dense") and len(values) == 1 or kind == "separable_conv2d" and len(values) == 2:
-                roles = roles[: len(values)]  # no bias
-            out.extend((layer, role, v) for role, v in zip(roles, values))
+            out.extend((layer, role, v) for role, v in zip(roles, values))  # a layer without bias: fewer values
 
     f.visititems(visit)
     return out

@@ -227,7 +227,7 @@ def plan(layers: Iterable[Layer], shapes: Mapping[str, tuple[int, ...]], source:
     params = {p.name: p for layer in layers for p in layer.params}
     entries, shapes = _renamed(shapes, params, renames or {}, source)
     taken = {e.target for e in entries}
-    exact = [n for n in shapes if n in params and n not in taken]
+    exact = {n: None for n in shapes if n in params and n not in taken}  # ordered, and quick to test
     for name in exact:  # the network's own names need no structure
         entries.append(Entry(name, name, params[name].shape, "", "name"))
     rest = {n: s for n, s in shapes.items() if n not in exact}

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import bfloat16_to_float32
 from .errors import WeightsError
+
 
 # torch storage types -> numpy dtypes ("BFloat16" is read as uint16 and widened by hand)
 _STORAGES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "BFloat16Storage": "<u2",
@@ -76,8 +78,8 @@ def _rebuild_tensor(storage: _Storage, offset: int, size: tuple, stride: tuple, 
         raise WeightsError(f"a tensor of shape {list(size)} reaches outside its storage")
     view = np.lib.stride_tricks.as_strided(data[offset:], size, [s * data.itemsize for s in stride],
                                            writeable=False)
-    if storage.dtype == "<u2":  # bfloat16: the top half of a float32
-        return (view.astype(np.uint32) << 16).view(np.float32)
+    if storage.dtype == "<u2":
+        return bfloat16_to_float32(view)
     return np.array(view)
 
 

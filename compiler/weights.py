@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 SEED_MAX = 2**32 - 1
 BLOCK = 1 << 20  # values per stream; changing it changes every tensor larger than it
+AHEAD = 8  # blocks (32 MiB) a tensor's reader may have drawn ahead of it, whatever the number of cores
 
 
 def check_seed(seed: object) -> int:
@@ -97,7 +98,8 @@ def _draw(param: Param, key: list[int], k: int, out: np.ndarray) -> None:
 
 
 def _blocks(param: Param, key: list[int], threads: int | None) -> Iterator[np.ndarray]:
-    """`param`'s blocks in order; with more than one, drawn on the pool, at most two per thread ahead."""
+    """`param`'s blocks in order; with more than one, drawn on the pool, at most `AHEAD` ahead of the reader
+    (compiler/values.py keeps its own byte budget for the chunks it holds; this bounds what it cannot see)."""
     count = -(-param.size // BLOCK)
     threads = _threads(threads)
     pool = _pool(threads) if count > 1 else None
@@ -114,7 +116,7 @@ def _blocks(param: Param, key: list[int], threads: int | None) -> Iterator[np.nd
     try:
         for k in range(count):
             ahead.append(pool.submit(block, k))
-            if len(ahead) > 2 * threads:
+            if len(ahead) > min(2 * threads, AHEAD):
                 yield ahead.popleft().result()
         while ahead:
             yield ahead.popleft().result()
