@@ -15,9 +15,9 @@ import math
 import re
 from typing import Any
 
-from .keys import LABELLED_KEYS, MERGES, RESERVED, is_labelled
+from .keys import IDENTIFIER_PATTERN, LABELLED_KEYS, MERGES, RESERVED, is_labelled
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # keys.IDENTIFIER_PATTERN, matched whole
+_NAME = re.compile(IDENTIFIER_PATTERN)  # used with fullmatch: "a\n" is no name
 _TOP = frozenset({"network", "input", "description", "defaults", "parameters", "variants", "constants",
                   "preprocessing", "blocks", "layers"})
 _PREPROCESSING = frozenset({"resize", "crop", "interpolation", "mean", "std"})

@@ -16,8 +16,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, RootModel, St
                       field_validator)
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
-# The reserved words live in keys.py, which needs no pydantic; imported by their old names here too.
-from .keys import IDENTIFIER_PATTERN, LABELLED_KEYS, MERGES, RESERVED, MergeOp, is_labelled, labelled  # noqa: F401
+from .keys import IDENTIFIER_PATTERN, RESERVED, is_labelled  # the reserved words: keys.py needs no pydantic
 
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Scalar = Union[bool, int, float, str]

@@ -30,9 +30,9 @@ def _schema_errors(error: ValidationError, src: Source) -> CnncError:
     seen: set[NodePath] = set()
     unknown: set[tuple] = set()  # (parent path, key) of each unknown key, for the missing key it may be
     details = error.errors()
-    unknown.update(p[:-1] for e in details if e["type"] == "extra_forbidden" and (p := _yaml_path(e["loc"], src)))
-    for e in details:
-        path = _yaml_path(e["loc"], src)
+    paths = [_yaml_path(e["loc"], src) for e in details]
+    unknown.update(p[:-1] for e, p in zip(details, paths) if e["type"] == "extra_forbidden" and p)
+    for e, path in zip(details, paths):
         if e["type"] == "missing" and path[:-1] in unknown:
             continue  # `layer:` misspelt: the unknown key says it all (did you mean `layers`?)
         if path not in seen:  # a union's members each complain; the first says enough
@@ -77,7 +77,8 @@ def _message(e: ErrorDetails, path: NodePath) -> str:
         from . import schema
         key = path[-1] if path else "?"
         top, layer = list(schema.Network.model_fields), list(RESERVED)
-        allowed = top if len(path) == 1 else LABELLED_KEYS if path[0] == "blocks" and len(path) == 3 else layer
+        labelled = len(e["loc"]) > 1 and e["loc"][-2] == "labelled_block"  # the union member tried says which
+        allowed = top if len(path) == 1 else LABELLED_KEYS if labelled else layer
         return f"unknown key `{key}`{did_you_mean(str(key), allowed)}; expected one of: {', '.join(allowed)}"
     if e["type"] == "missing":
         return f"missing key `{path[-1] if path else e['loc'][-1]}`"

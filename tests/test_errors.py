@@ -428,6 +428,19 @@ CASES = [
           - expect: [3, 32, 32]
             extra: 1
         """), "SchemaError", "5:5", "unknown key `extra`", at="extra"),
+    case("unknown_key_in_a_block_body_lists_the_layer_keys", net("""
+        blocks:
+          b: {concat: [relu], extra: 1}
+        layers:
+          - b
+        """), "SchemaError", "4:23", "unknown key `extra`; expected one of: concat, add, mul", at="extra"),
+    case("misspelt_key_of_a_labelled_block_lists_label_and_layers", net("""
+        blocks:
+          b: {label: A, layer: relu}
+        layers:
+          - b
+        """), "SchemaError", "4:17", "unknown key `layer` (did you mean `layers`?); expected one of: label, layers",
+         at="layer"),
     case("block_body_that_is_a_number", net("""
         blocks:
           b: 5

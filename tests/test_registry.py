@@ -11,7 +11,7 @@ import cnnc
 from cnnc.compiler.ops import (FAMILIES, KINDS, MERGES, OPS, PASSTHROUGH, PER_CHANNEL, Drawing, RegistryError,
                                build_registry, merge)
 from cnnc.compiler.ops.base import FUNCTION_KINDS, DrawKind, Towers, no_params
-from cnnc.dsl.schema import MERGES as MERGE_KEYWORDS
+from cnnc.dsl.keys import MERGES as MERGE_KEYWORDS
 
 from test_ops import CASES, document
 

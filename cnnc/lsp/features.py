@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ..compiler.ops import MERGES, OPS, OpDef
 from ..compiler.tree import RCall, RMerge, ROp
 from ..dsl import document as d
-from ..dsl.schema import RESERVED
+from ..dsl.keys import RESERVED
 from ..reference import value_text
 from .analysis import Analysis, Shape, Site, layer_count
 
