@@ -205,10 +205,13 @@ def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: n
         graph = onnx.load(prepared)
         head = float_head(graph)
         classifier = classifier_op(graph)
-        if not float_classifier:
-            head = [n for n in head if n != classifier[0]] if classifier else head
-        # the classifier's output stays float (QGemm's float output); the op type is the finest ORT offers
-        extra = {"OpTypesToExcludeOutputQuantization": [classifier[1]]} if classifier and not float_classifier else {}
+        # the classifier's output stays float (QGemm's float output) through an option ORT keys by op type: only
+        # where no other node has that type (VGG's fc6 and fc7 are Gemms too); else the classifier stays float32
+        extra = {}
+        if classifier is not None and not float_classifier and \
+                sum(n.op_type == classifier[1] for n in graph.graph.node) == 1:
+            head = [n for n in head if n != classifier[0]]
+            extra = {"OpTypesToExcludeOutputQuantization": [classifier[1]]}
         del graph
         written = Path(tmp) / "int8.onnx"
         quantize_static(prepared, written, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
@@ -225,33 +228,32 @@ def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: n
     return head
 
 
-def classifier_op(model: onnx.ModelProto) -> tuple[str, str] | None:
-    """The name and op type of the Gemm/MatMul producing the logits: the first output, or the input of
-    the final Softmax producing it (through a bias Add); None when there is none."""
+def _head(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The nodes that make the first output, from the output back: a final Softmax, the bias Add before it
+    and the Gemm/MatMul before that, each where it is there."""
     producer = {out: node for node in model.graph.node for out in node.output}
-    node = producer.get(model.graph.output[0].name)
-    if node is not None and node.op_type == "Softmax":
-        node = producer.get(node.input[0])
-    if node is not None and node.op_type == "Add":
-        node = next((producer[i] for i in node.input if i in producer), None)
-    return (node.name, node.op_type) if node is not None and node.op_type in ("Gemm", "MatMul") else None
+    node, head = producer.get(model.graph.output[0].name), []
+    for kinds in (("Softmax",), ("Add",), ("Gemm", "MatMul")):
+        if node is not None and node.op_type in kinds:
+            head.append(node)
+            inputs = [producer[i] for i in node.input if i in producer]
+            node = inputs[0] if inputs else None
+    return head
+
+
+def classifier_op(model: onnx.ModelProto) -> tuple[str, str] | None:
+    """The name and op type of the Gemm/MatMul producing the logits (the first output, or the input of the
+    final Softmax producing it, through a bias Add); None when there is none."""
+    head = _head(model)
+    last = head[-1] if head else None
+    return (last.name, last.op_type) if last is not None and last.op_type in ("Gemm", "MatMul") else None
 
 
 def float_head(model: onnx.ModelProto) -> list[str]:
     """The names of the final Softmax producing the first output and the Gemm/MatMul (with its bias Add)
-    feeding it: the nodes left in float32."""
-    producer = {out: node for node in model.graph.node for out in node.output}
-    node = producer.get(model.graph.output[0].name)
-    if node is None or node.op_type != "Softmax":
-        return []
-    head: list[onnx.NodeProto] = [node]
-    node = producer.get(node.input[0])
-    if node is not None and node.op_type == "Add":
-        head.append(node)
-        node = next((producer[i] for i in node.input if i in producer), None)
-    if node is not None and node.op_type in ("Gemm", "MatMul"):
-        head.append(node)
-    return [n.name for n in head if n.name]
+    feeding it: the nodes left in float32. None without a final Softmax."""
+    head = _head(model)
+    return [n.name for n in head if n.name] if head and head[0].op_type == "Softmax" else []
 
 
 def compare(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, inputs: np.ndarray, batch: int = 8,

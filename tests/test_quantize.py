@@ -170,3 +170,26 @@ def test_a_network_ending_in_logits_keeps_them_float(tmp_path):
     model = onnx.load(out)
     gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
     assert _int8_weight(model, gemm) and gemm.output[0] == model.graph.output[0].name  # no Q/DQ after it
+
+
+def test_hidden_dense_layers_stay_quantized_and_then_the_classifier_stays_float32(tmp_path):
+    """ORT keeps outputs float by op type, not by node: with Gemms before the classifier (VGG's fc6, fc7)
+    that would leave them unquantized, so there the classifier stays float32 instead and the others are
+    int8 from input to output."""
+    fp32 = tmp_path / "mlp.onnx"
+    head_text = "[dense(32), relu, dense(32), relu, dense(10), softmax]"
+    cnnc.save(cnnc.compile(doc(RESIDUAL.replace("[dense(10), softmax]", head_text), "[3, 16, 16]"), seed=3), fp32)
+    inputs, described = calibration_inputs(fp32, random=8)
+    out = tmp_path / "mlp_int8.onnx"
+    head = quantize(fp32, out, inputs, described)
+    assert head[0] == "predictions/softmax" and len(head) == 2  # the Softmax and the classifier
+    model = onnx.load(out)
+    consumers = collections.defaultdict(list)
+    for n in model.graph.node:
+        for i in n.input:
+            consumers[i].append(n.op_type)
+    gemms = [n for n in model.graph.node if n.op_type == "Gemm"]
+    assert len(gemms) == 3
+    for hidden in gemms[:2]:  # int8 weights, and the output quantized again before the ReLU's
+        assert _int8_weight(model, hidden) and consumers[hidden.output[0]] == ["QuantizeLinear"]
+    assert not _int8_weight(model, gemms[2])
