@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
-from ..wire import LEN, tag, varint
+from ..wire import fields, length_delimited, tag, varint
 
 EXTERNAL_MIN_BYTES = 1024  # smaller tensors stay in the model, as onnx's own external-data writer does
 ALIGN = 4096
@@ -159,57 +159,25 @@ def _external(spec: TensorSpec, location: str, offset: int) -> TensorProto:
 
 
 def _entry(tensor: TensorProto) -> bytes:
-    body = tensor.SerializeToString()
-    return tag(_GRAPH_INITIALIZER) + varint(len(body)) + body
+    return length_delimited(_GRAPH_INITIALIZER, tensor.SerializeToString())
 
 
-def _fields(buf: bytes) -> list[tuple[bytes, bytes]]:
-    """The top-level fields of a serialised message, each as (tag and length bytes, value bytes)."""
-    fields, i = [], 0
-    while i < len(buf):
-        start = i
-        key, i = _read_varint(buf, i)
-        wire = key & 7
-        if wire == 0:
-            _, i = _read_varint(buf, i)
-            fields.append((buf[start:i], b""))
-            continue
-        if wire == LEN:
-            n, i = _read_varint(buf, i)
-        elif wire in (1, 5):
-            n = 8 if wire == 1 else 4
-        else:
-            raise ValueError(f"unexpected protobuf wire type {wire}")
-        fields.append((buf[start:i], buf[i:i + n]))
-        i += n
-    return fields
+def _fields(buf: bytes) -> list[tuple[int, bytes, bytes]]:
+    """The top-level fields of a serialised message, each as (field number, tag and length bytes, value)."""
+    return [(number, buf[start:value], buf[value:stop]) for number, _, start, stop, value in fields(buf, 0, len(buf))]
 
 
-def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
-    n = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        if b < 0x80:
-            return n, i
-        shift += 7
-
-
-def _number(field: tuple[bytes, bytes]) -> int:
-    return _read_varint(field[0], 0)[0] >> 3
-
-
-def _split(fields: list[tuple[bytes, bytes]], number: int):
-    """The fields before, at and after field `number`, checking they come in field-number order."""
-    numbers = [_number(f) for f in fields]
+def _split(message: list[tuple[int, bytes, bytes]], number: int):
+    """The fields before, at and after field `number`, as (tag and length bytes, value), checking they come
+    in field-number order."""
+    numbers = [n for n, _, _ in message]
     if numbers != sorted(numbers):
         raise ValueError("the serialised skeleton's fields are not in field-number order")
-    before = [f for f, n in zip(fields, numbers) if n < number]
-    at = [f for f, n in zip(fields, numbers) if n == number]
-    after = [f for f, n in zip(fields, numbers) if n > number]
+    before = [(t, v) for n, t, v in message if n < number]
+    at = [(t, v) for n, t, v in message if n == number]
+    after = [(t, v) for n, t, v in message if n > number]
     return before, at, after
 
 
-def _join(fields: list[tuple[bytes, bytes]]) -> bytes:
-    return b"".join(t + v for t, v in fields)
+def _join(parts: list[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(t + v for t, v in parts)

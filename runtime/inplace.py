@@ -19,7 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 
-from ..wire import FIXED32, FIXED64, LEN, VARINT, length_delimited, tag, varint
+from ..wire import LEN, VARINT, Malformed, fields, length_delimited, tag, varint
 
 MIN_BYTES = 4096
 """smaller initializers stay embedded: a read each costs more than it saves"""
@@ -29,8 +29,7 @@ _TENSOR_RAW_DATA, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 9, 13, 14
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 
-class NotAModel(ValueError):
-    """The file is not a well-formed protobuf (ONNX Runtime, given its path, says what is wrong)."""
+NotAModel = Malformed  # the file is not a well-formed protobuf (ONNX Runtime, given its path, says what)
 
 
 def in_place(path: str | os.PathLike) -> bytes:
@@ -43,7 +42,7 @@ def in_place(path: str | os.PathLike) -> bytes:
             raise NotAModel("empty file")
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             out = bytearray()
-            for number, wire, start, end, value_start in _fields(data, 0, len(data)):
+            for number, wire, start, end, value_start in fields(data, 0, len(data)):
                 if number == _MODEL_GRAPH and wire == LEN:
                     out += length_delimited(number, _graph(data, value_start, end, name))
                 else:
@@ -53,7 +52,7 @@ def in_place(path: str | os.PathLike) -> bytes:
 
 def _graph(data: mmap.mmap, begin: int, end: int, name: str) -> bytes:
     out = bytearray()
-    for number, wire, start, stop, value_start in _fields(data, begin, end):
+    for number, wire, start, stop, value_start in fields(data, begin, end):
         if number == _GRAPH_INITIALIZER and wire == LEN:
             out += length_delimited(number, _tensor(data, value_start, stop, name))
         else:
@@ -62,13 +61,13 @@ def _graph(data: mmap.mmap, begin: int, end: int, name: str) -> bytes:
 
 
 def _tensor(data: mmap.mmap, begin: int, end: int, name: str) -> bytes:
-    fields = list(_fields(data, begin, end))
-    raw = [f for f in fields if f[0] == _TENSOR_RAW_DATA and f[1] == LEN]
+    parts = list(fields(data, begin, end))
+    raw = [f for f in parts if f[0] == _TENSOR_RAW_DATA and f[1] == LEN]
     if (len(raw) != 1 or raw[0][3] - raw[0][4] < MIN_BYTES
-            or any(f[0] in (_TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION) for f in fields)):
+            or any(f[0] in (_TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION) for f in parts)):
         return bytes(data[begin:end])  # small, already external, or oddly written: left as it is
     out = bytearray()
-    for number, _wire, start, stop, _value in fields:
+    for number, _wire, start, stop, _value in parts:
         if number != _TENSOR_RAW_DATA:
             out += data[start:stop]
     offset, length = raw[0][4], raw[0][3] - raw[0][4]
@@ -77,39 +76,3 @@ def _tensor(data: mmap.mmap, begin: int, end: int, name: str) -> bytes:
                                  length_delimited(1, key.encode()) + length_delimited(2, value.encode()))
     out += tag(_TENSOR_DATA_LOCATION, VARINT) + varint(_EXTERNAL)
     return bytes(out)
-
-
-def _fields(data: mmap.mmap, begin: int, end: int):
-    """(field number, wire type, start of the field, its end, start of its value) for each field of the
-    message in data[begin:end]."""
-    pos = begin
-    while pos < end:
-        key, value_start = _varint(data, pos, end)
-        number, wire = key >> 3, key & 7
-        if wire == VARINT:
-            _, stop = _varint(data, value_start, end)
-        elif wire == LEN:
-            size, value_start = _varint(data, value_start, end)
-            stop = value_start + size
-        elif wire in (FIXED64, FIXED32):
-            stop = value_start + (8 if wire == FIXED64 else 4)
-        else:
-            raise NotAModel(f"wire type {wire} at byte {pos}")
-        if stop > end or number == 0:
-            raise NotAModel(f"field {number} at byte {pos} runs past its message")
-        yield number, wire, pos, stop, value_start
-        pos = stop
-
-
-def _varint(data: mmap.mmap, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while pos < end and shift < 64:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-    raise NotAModel(f"a truncated varint before byte {pos}")
-
-
