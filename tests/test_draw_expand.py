@@ -67,7 +67,7 @@ def test_every_name_the_overview_shows_opens_with_expand(name):
     from cnnc.draw.targets import names as openable
     net, full, tree = built(name)
     shown = overview_names(item for item, _ in chain(tree))
-    known = openable(net, tree)
+    known = openable(tree)
     missing = [n for n in shown if n not in known]
     assert not missing, f"{name}: the overview shows {missing}, which --expand refuses"
     for target in sample(shown):  # drawing each one: well-formed, its heading names what was asked

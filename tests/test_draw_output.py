@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import struct
 import sys
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -37,13 +36,10 @@ def _texts(svg: str) -> list[str]:
 def test_a_picture_does_not_grow_with_the_tables_its_calls_carry(expand):
     small = load_text(shuffled(3, 96, 2), "small.yaml")
     large = load_text(shuffled(3, 96, 40), "large.yaml")  # 20 times the entries: 11,520 integers
-    start = time.perf_counter()
-    svg = render(large, expand=expand)
-    took = time.perf_counter() - start
+    svg = render(large, expand=expand)  # the text wrapping once grew with the square of each table's text
     assert len(svg) < 1.2 * len(render(small, expand=expand))
     assert max(len(t) for t in _texts(svg)) < 300
     assert "table 96×40 (3,840 entries)" in " ".join(_texts(svg))
-    assert took < 10  # the text wrapping once took seconds per table here, and minutes at the size
 
 
 def _picked(widths: str) -> str:

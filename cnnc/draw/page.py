@@ -11,6 +11,7 @@ from typing import Callable
 
 from ..compiler.ir import Graph
 from ..dsl.document import Document
+from ..table import si
 from .labels import text_width
 from .legend import LegendKey, legend
 from .style import MARGIN, MUTED
@@ -109,7 +110,7 @@ def compose(doc: Document, graph: Graph, units: list[Unit], into: list[str | Non
 
 def _subtitle(doc: Document, graph: Graph) -> str:
     """The description, then the counts `cnnc summary` gives (the train-only heads left out)."""
-    macs = f"{graph.macs / 1e9:.2f} G" if graph.macs >= 1e8 else f"{graph.macs / 1e6:.1f} M"
+    macs = si(graph.macs)  # as `cnnc summary` and `cnnc list` write it
     heads = " (without the train-only heads)" if graph.aux_heads else ""
     return f"{doc.description + ' · ' if doc.description else ''}{graph.counts()['total']:,} parameters · " \
            f"{macs} MACs{heads}"

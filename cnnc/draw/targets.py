@@ -47,7 +47,7 @@ def walk(view: View, copies: int = 1) -> Iterator[tuple[Target, int]]:
             yield from walk(branch.node, copies * branch.copies)
 
 
-def names(doc: Document, tree: VSeq) -> dict[str, Found]:
+def names(tree: VSeq) -> dict[str, Found]:
     """Every name that opens, each with the view it opens: block names first, then paths, then the
     names written in the document (the first view that carries each)."""
     out: dict[str, Found] = {}
@@ -68,7 +68,7 @@ def names(doc: Document, tree: VSeq) -> dict[str, Found]:
 
 def find(doc: Document, tree: VSeq, target: str) -> Found:
     """The view `target` opens, or an error that suggests what could have been meant."""
-    known = names(doc, tree)
+    known = names(tree)
     found = known.get(target)
     if found is not None:
         return found
