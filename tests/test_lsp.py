@@ -241,3 +241,13 @@ def test_cnnc_lsp_without_pygls_says_how_to_install_it(monkeypatch: pytest.Monke
     monkeypatch.delitem(sys.modules, "cnnc.lsp.server", raising=False)
     assert main(["lsp"]) == 2
     assert "pip install 'cnnc[lsp]'" in capsys.readouterr().err
+
+
+def test_completion_shows_a_default_that_holds_commas_whole():
+    from cnnc.lsp import analysis, features
+    text = ("network: n\ninput: [3, 8, 8]\nblocks:\n  b(c, k=max(1, 3), s=[1, 1]): [conv(c, k, stride=s)]\n"
+            "layers:\n  - b(4, \n")
+    ok = analysis.check(text.replace("  - b(4, \n", "  - b(4)\n"), "t.yaml")
+    line = text.splitlines().index("  - b(4, ")
+    shown = {c.label: c.detail for c in features.complete(analysis.check(text, "t.yaml"), line, 9, fallback=ok)}
+    assert shown["k"] == "default max(1, 3)" and shown["s"] == "default [1, 1]"

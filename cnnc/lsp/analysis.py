@@ -8,14 +8,13 @@ in LSP; cnnc's `Location`s are 1-based.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..compiler import build_tree
 from ..compiler.ir import Graph, Layer
 from ..compiler.limits import Limits, limits
-from ..compiler.tree import CompileWarning, RAux, RCall, RExpect, RMerge, RNode, ROp, RSeq
+from ..compiler.tree import RAux, RCall, RExpect, RMerge, RNode, ROp, RSeq
 from ..dsl.document import Document, load_text
 from ..dsl.family import Selection
 from ..errors import CnncError, Location, MultipleErrors
@@ -102,24 +101,20 @@ def check(text: str, name: str, selection: Selection | None = None, bounds: Limi
     if not is_network(text):
         return result
     try:
-        with warnings.catch_warnings(record=True) as caught, limits(bounds or Limits()):
-            warnings.simplefilter("always", CompileWarning)
+        with limits(bounds or Limits()):
             result.doc = load_text(text, name, selection)
-            result.tree, result.graph = build_tree(result.doc)
-        found = [w.message for w in caught if isinstance(w.message, CompileWarning)]
-        found += [w for w in result.graph.warnings if isinstance(w, CompileWarning)]
+            result.tree, result.graph = build_tree(result.doc)  # warns through graph.warnings only
         seen: set[tuple[str, str]] = set()
-        for w in found:
+        for w in result.graph.warnings:  # once each: a block called twice warns twice
             if (str(w.loc), w.message) not in seen:
                 seen.add((str(w.loc), w.message))
-                result.problems.append(_problem(w.message, w.loc, (), "warning", "warning", result.lines,
-                                                getattr(w, "code", None)))
+                result.problems.append(_problem(w.message, w.loc, (), "warning", "warning", result.lines, w.code))
         result.layers = {layer.name: layer for layer in result.graph.layers}
         result.sites = _sites(result.tree, result.layers)
     except CnncError as e:
         errors = e.errors if isinstance(e, MultipleErrors) else [e]
-        result.problems.extend(_problem(x.message, x.loc, x.trace, "error", x.kind, result.lines,
-                                        getattr(x, "code", None)) for x in errors)
+        result.problems.extend(_problem(x.message, x.loc, x.trace, "error", x.kind, result.lines, x.code)
+                               for x in errors)
     except Exception as e:  # a bug in cnnc: said once, at the top, and the server carries on
         result.problems.append(Problem(0, 0, 0, f"internal error: {type(e).__name__}: {e} (a bug in cnnc; "
                                        "please report it with this file)", "error", "internal error"))
@@ -127,15 +122,14 @@ def check(text: str, name: str, selection: Selection | None = None, bounds: Limi
 
 
 def _problem(message: str, loc: Location | None, trace: tuple[str, ...], severity: Literal["error", "warning"],
-             kind: str, lines: list[str], code: object = None) -> Problem:
+             kind: str, lines: list[str], code: str = "") -> Problem:
     related = tuple(r for r in map(_related, trace) if r is not None)
-    code = code if isinstance(code, str) else None
     if loc is None:
-        return Problem(0, 0, 0, message, severity, kind, related, code)
+        return Problem(0, 0, 0, message, severity, kind, related, code or None)
     line = max(loc.line - 1, 0)
     text = lines[line] if line < len(lines) else loc.text
     start, end = token_span(text, loc.col - 1)
-    return Problem(line, start, end, message, severity, kind, related, code)
+    return Problem(line, start, end, message, severity, kind, related, code or None)
 
 
 def _related(frame: str) -> Related | None:

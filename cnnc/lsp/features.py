@@ -94,25 +94,18 @@ def _site_text(a: Analysis, site: Site) -> str:
         layer = a.layers.get(getattr(node, "path", ""))
         lines = [f"**{what}** `{getattr(node, 'path', '')}` → **{_shape(site.shapes[0])}**"]
         if layer is not None:
-            lines.append(f"parameters: {sum(_size(p.shape) for p in layer.params if not p.constant):,} · "
+            lines.append(f"parameters: {layer.param_count:,} · "
                          f"MACs: {layer.macs:,}")
         return "  \n".join(lines)
     rows = [f"**{what}**, built {len(site.nodes)} times here:"]
     for n, shape in list(zip(site.nodes, site.shapes))[:SHOWN]:
         layer = a.layers.get(getattr(n, "path", ""))
-        extra = f" · {sum(_size(p.shape) for p in layer.params if not p.constant):,} params · {layer.macs:,} MACs" \
+        extra = f" · {layer.param_count:,} params · {layer.macs:,} MACs" \
             if layer is not None else ""
         rows.append(f"- `{getattr(n, 'path', '')}` → {_shape(shape)}{extra}")
     if len(site.nodes) > SHOWN:
         rows.append(f"- ... and {len(site.nodes) - SHOWN} more")
     return "\n".join(rows)
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 def _call_text(site: Site) -> str:
@@ -212,9 +205,17 @@ def _arguments(callee: str, inside: str, doc: d.Document | None, style: str = "=
 
 
 def _param_default(doc: d.Document, block: str, param: str) -> str:
+    """The default's text as the signature writes it, to the comma or parenthesis that ends it at its own
+    depth (`max(1, 3)` and `[1, 1]` whole)."""
     sig = _signature_text(doc, block)
-    m = re.search(rf"\b{param}\s*(?::\s*\w+\s*)?=\s*([^,)]+)", sig)
-    return m.group(1).strip() if m else "?"
+    m = re.search(rf"\b{param}\s*(?::\s*\w+\s*)?=\s*", sig)
+    if m is None:
+        return "?"
+    depth, end = 0, m.end()
+    while end < len(sig) and not (depth == 0 and sig[end] in ",)"):
+        depth += (sig[end] in "([{") - (sig[end] in ")]}")
+        end += 1
+    return sig[m.end():end].strip() or "?"
 
 
 def _callee(prefix: str) -> tuple[str, str] | None:
