@@ -139,13 +139,6 @@ def labelled_set(path: str | os.PathLike, model_path: str | os.PathLike) -> tupl
     return x.astype(np.float32, copy=False), y
 
 
-def evaluate(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, x: np.ndarray, y: np.ndarray,
-             source: str = "") -> Labelled:
-    """Top-1 agreement of the two models on `x`, and each one's accuracy against the labels `y`."""
-    fp32, int8 = (quiet_cpu_session(with_logits(p).SerializeToString(), 0) for p in (fp32_path, int8_path))
-    return _judge(fp32, int8, x, y, source)
-
-
 def _judge(fp32: Any, int8: Any, x: np.ndarray, y: np.ndarray, source: str) -> Labelled:
     p32, p8 = (_outputs(s, "", x)[0] for s in (fp32, int8))
     if p32.ndim != 2:

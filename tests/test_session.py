@@ -94,6 +94,10 @@ def test_what_is_not_a_protobuf_is_refused_by_in_place_and_reported_by_onnx_runt
 def test_a_lean_session_without_glibc_still_reads_in_place(written, monkeypatch):
     from cnnc.runtime import session as module
     monkeypatch.setattr(module, "_libc", lambda: None)  # musl, macOS, Windows
+    read = []
+    monkeypatch.setattr(module, "_in_place", lambda path, options, real=module._in_place: read.append(path) or
+                        real(path, options))
     session = cnnc.Session(written, "cpu")
+    assert read == [str(written)]  # read in place all the same
     x = np.ones([1, *session.input_shape[1:]], np.float32)
     np.testing.assert_array_equal(session.run(x), cnnc.Session(written, "cpu", lean=False).run(x))
