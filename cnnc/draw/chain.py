@@ -16,7 +16,7 @@ from ..compiler.ir import Shape
 from ..compiler.ops import MERGES
 from .labels import attaches, is_function, is_wire, layer_label
 from .style import Structure
-from .views import VAux, VBlock, VLayer, VMerge, VSeq, View, first_merge, is_module
+from .views import VAux, VBlock, VLayer, VMerge, VSeq, View, first_merge, is_module, walk
 
 
 @dataclass(frozen=True)
@@ -150,16 +150,7 @@ def stride(view: View) -> int:
 
 def _layers(view: View) -> Iterator[VLayer]:
     """Every layer inside a view, in order."""
-    if isinstance(view, VLayer):
-        yield view
-    elif isinstance(view, VSeq):
-        for item in view.items:
-            yield from _layers(item)
-    elif isinstance(view, VMerge):
-        for b in view.branches:
-            yield from _layers(b.node)
-    elif isinstance(view, (VBlock, VAux)):
-        yield from _layers(view.body)
+    return (v for v, _ in walk(view) if isinstance(v, VLayer))
 
 
 def tidy(items: list[Drawn]) -> list[Drawn]:

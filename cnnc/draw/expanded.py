@@ -17,7 +17,7 @@ from .legend import legend
 from .style import MARGIN, MUTED
 from .svg import Svg
 from .targets import Found, Target, find, which_call
-from .views import VBlock, VLayer, VMerge, VSeq
+from .views import VBlock, VLayer, VMerge, VSeq, walk
 
 NOTE, NOTE_LINE = 10.5, 15.0  # the note's text size and line height
 TAG = 30.0  # an input or output tag's height
@@ -95,17 +95,9 @@ def _part_note(view: Target) -> str:
     return f"the sequence {view.path} ({_count(view)} layers)"
 
 
-def _count(view: object) -> int:
-    """How many layers a view holds (a tower drawn once for 32 counts once)."""
-    if isinstance(view, VLayer):
-        return 1
-    if isinstance(view, VSeq):
-        return sum(_count(i) for i in view.items)
-    if isinstance(view, VMerge):
-        return sum(_count(b.node) for b in view.branches)
-    if isinstance(view, VBlock):
-        return _count(view.body)
-    return 0
+def _count(view: Target) -> int:
+    """How many layers a view holds (a tower drawn once for 32 counts once; train-only heads not at all)."""
+    return sum(isinstance(v, VLayer) for v, _ in walk(view, aux=False))
 
 
 def _tag(svg: Svg, cx: float, y: float, which: str, text: str) -> None:

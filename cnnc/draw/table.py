@@ -13,7 +13,7 @@ from typing import Mapping
 from .labels import text_width
 from .style import MUTED
 from .svg import Svg
-from .views import VBlock, VLayer, VMerge, VSeq, View
+from .views import VLayer, View, walk
 
 CELL, HEAD, LEFT = 13.0, 30.0, 58.0  # a cell's side; the title and column numbers above; the row labels
 MAX_CELLS = 4096
@@ -51,19 +51,8 @@ class Table:
 
 def tables(view: View, channels: Mapping[str, int]) -> list[Table]:
     """The connection tables of the layers under `view`, in order; `channels`: each layer's input maps."""
-    if isinstance(view, VLayer):
-        rows = view.attrs.get("connections")
-        if not rows:
-            return []
-        inputs = channels.get(view.path) or max(max(r) for r in rows if r) + 1
-        return [Table(view, tuple(tuple(r) for r in rows), inputs)]
-    if isinstance(view, VSeq):
-        return [t for item in view.items for t in tables(item, channels)]
-    if isinstance(view, VMerge):
-        return [t for b in view.branches for t in tables(b.node, channels)]
-    if isinstance(view, VBlock):
-        return tables(view.body, channels)
-    return []
+    return [Table(v, tuple(tuple(r) for r in rows), channels.get(v.path) or max(max(r) for r in rows if r) + 1)
+            for v, _ in walk(view, aux=False) if isinstance(v, VLayer) and (rows := v.attrs.get("connections"))]
 
 
 def paint(svg: Svg, table: Table, x: float, y: float) -> None:

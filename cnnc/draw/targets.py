@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Iterator, Literal, Union
+from typing import Literal
 
 from ..dsl.document import Document
 from ..errors import CnncError, did_you_mean
-from .views import VAux, VBlock, VLayer, VMerge, VSeq, View
+from .views import Target, VBlock, VSeq, walk
 
-Target = Union[VBlock, VMerge, VSeq, VLayer]
 How = Literal["block", "path", "name"]
 
 
@@ -30,21 +29,6 @@ class Found:
     how: How
     key: str
     named: int = 1  # views that carry this written name (`mlp1` in each of NiN's three mlpconvs)
-
-
-def walk(view: View, copies: int = 1) -> Iterator[tuple[Target, int]]:
-    """Every view that can be drawn, depth first in the order of the network, with how many times it
-    stands for itself (a tower drawn once for 32 copies counts 32)."""
-    if isinstance(view, (VBlock, VMerge, VSeq, VLayer)):
-        yield view, copies
-    if isinstance(view, VSeq):
-        for item in view.items:
-            yield from walk(item, copies)
-    elif isinstance(view, (VBlock, VAux)):
-        yield from walk(view.body, copies)
-    elif isinstance(view, VMerge):
-        for branch in view.branches:
-            yield from walk(branch.node, copies * branch.copies)
 
 
 def names(tree: VSeq) -> dict[str, Found]:

@@ -8,7 +8,7 @@ the questions both pictures ask of a view: is it a module (drawn as one box), of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Iterator, Sequence, Union
 
 from ..compiler.ir import Graph, Shape
 from ..compiler.ops import Attrs
@@ -68,6 +68,7 @@ class VAux:
 
 
 View = Union[VLayer, VSeq, VMerge, VBlock, VAux, None]  # None: an `expect:` (nothing to draw)
+Target = Union[VBlock, VMerge, VSeq, VLayer]  # what a picture can be drawn of
 
 
 def views(tree: RSeq, graph: Graph) -> VSeq:
@@ -195,3 +196,18 @@ def is_module(view: View) -> bool:
         merges = [i for i in view.items if is_module(i)]
         return len(merges) == 1 and all(i is None or i in merges or isinstance(i, VLayer) for i in view.items)
     return False
+
+
+def walk(view: View, copies: int = 1, aux: bool = True) -> Iterator[tuple[Target, int]]:
+    """Every view that can be drawn, depth first in the order of the network, with how many times it
+    stands for itself (a tower drawn once for 32 copies counts 32); `aux=False` leaves train-only heads out."""
+    if isinstance(view, (VBlock, VMerge, VSeq, VLayer)):
+        yield view, copies
+    if isinstance(view, VSeq):
+        for item in view.items:
+            yield from walk(item, copies, aux)
+    elif isinstance(view, VBlock) or aux and isinstance(view, VAux):
+        yield from walk(view.body, copies, aux)
+    elif isinstance(view, VMerge):
+        for branch in view.branches:
+            yield from walk(branch.node, copies * branch.copies, aux)
