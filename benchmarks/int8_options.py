@@ -16,12 +16,15 @@ import numpy as np
 
 import cnnc
 from cnnc.runtime.bench import Budget, quiet_cpu_session, side_by_side, with_logits
-from cnnc.runtime.quantize import calibration_inputs, float_head
+from cnnc.runtime.quantize import calibration_inputs, head_options
 
 # name -> (what differs from cnnc's choice, quantize_static keyword arguments)
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "cnnc": ("QDQ, per-channel s8 weights, u8 activations, min-max, float head", {}),
-    "head_int8": ("the Softmax and classifier quantized too", {"keep_head": False}),
+    "cnnc": ("QDQ, per-channel s8 weights, u8 activations, min-max; Softmax float32, the classifier int8 with "
+             "a float output", {}),
+    "float_classifier": ("the classifier float32 too (`--float-classifier`, cnnc's choice before)",
+                         {"float_classifier": True}),
+    "head_int8": ("the Softmax and classifier quantized, output included", {"keep_head": False}),
     "per_tensor": ("one weight scale per tensor", {"per_channel": False}),
     "qoperator": ("QOperator format (QLinearConv written directly)", {"quant_format": "QOperator"}),
     "s8_act": ("s8 activations", {"activation_type": "QInt8"}),
@@ -38,12 +41,16 @@ def quantized(prepared: Path, out: Path, inputs: np.ndarray, settings: dict) -> 
                                           quantize_static)
 
     settings = dict(settings)
-    head = float_head(onnx.load(prepared)) if settings.pop("keep_head", True) else []
+    keep, float_classifier = settings.pop("keep_head", True), settings.pop("float_classifier", False)
+    head, extra = head_options(onnx.load(prepared), float_classifier) if keep else ([], {})
     kwargs = {"quant_format": QuantFormat.QDQ, "per_channel": True, "activation_type": QuantType.QUInt8,
-              "weight_type": QuantType.QInt8, "nodes_to_exclude": head}
+              "weight_type": QuantType.QInt8, "nodes_to_exclude": head, "extra_options": extra}
     for key, value in settings.items():
-        kwargs[key] = {"quant_format": QuantFormat, "activation_type": QuantType,
-                       "calibrate_method": CalibrationMethod}[key][value] if isinstance(value, str) else value
+        if key == "extra_options":
+            kwargs[key] = {**extra, **value}
+        else:
+            kwargs[key] = {"quant_format": QuantFormat, "activation_type": QuantType,
+                           "calibrate_method": CalibrationMethod}[key][value] if isinstance(value, str) else value
 
     class Reader(CalibrationDataReader):
         def __init__(self):

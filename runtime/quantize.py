@@ -195,17 +195,7 @@ def quantize(model_path: str | os.PathLike, output: str | os.PathLike, inputs: n
         prepared = Path(tmp) / "prepared.onnx"
         # cnnc records every shape, so the symbolic pass (which needs sympy) adds nothing
         quant_pre_process(os.fspath(model_path), prepared, skip_symbolic_shape=True)
-        graph = onnx.load(prepared)
-        head = float_head(graph)
-        classifier = classifier_op(graph)
-        # the classifier's output stays float (QGemm's float output) through an option ORT keys by op type: only
-        # where no other node has that type (VGG's fc6 and fc7 are Gemms too); else the classifier stays float32
-        extra = {}
-        if classifier is not None and not float_classifier and \
-                sum(n.op_type == classifier[1] for n in graph.graph.node) == 1:
-            head = [n for n in head if n != classifier[0]]
-            extra = {"OpTypesToExcludeOutputQuantization": [classifier[1]]}
-        del graph
+        head, extra = head_options(onnx.load(prepared), float_classifier)
         written = Path(tmp) / "int8.onnx"
         quantize_static(prepared, written, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head,
@@ -240,6 +230,18 @@ def classifier_op(model: onnx.ModelProto) -> tuple[str, str] | None:
     head = _head(model)
     last = head[-1] if head else None
     return (last.name, last.op_type) if last is not None and last.op_type in ("Gemm", "MatMul") else None
+
+
+def head_options(model: onnx.ModelProto, float_classifier: bool = False) -> tuple[list[str], dict[str, Any]]:
+    """What `quantize_static` is told of the network's head: the nodes it leaves float32 (the final
+    Softmax; the classifier too with `float_classifier`) and its extra options (the classifier's output
+    kept float, QGemm's float output). ORT keys that option by op type, so it is used only where no other
+    node has the classifier's type (VGG's fc6 and fc7 are Gemms too); elsewhere the classifier stays float32."""
+    head = float_head(model)
+    classifier = classifier_op(model)
+    if classifier is None or float_classifier or sum(n.op_type == classifier[1] for n in model.graph.node) != 1:
+        return head, {}
+    return [n for n in head if n != classifier[0]], {"OpTypesToExcludeOutputQuantization": [classifier[1]]}
 
 
 def float_head(model: onnx.ModelProto) -> list[str]:
