@@ -8,12 +8,14 @@ the CLI prints: what is wrong, where, and a caret under the spot. Each stage def
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Iterable
 
+from .record import Record, record
 
-@dataclass(frozen=True)
-class Location:
+
+@record
+class Location(Record):
     """A 1-based line and column in a source file; `text` is that line of the file.
 
     The location of a YAML string value may carry `chars`: the location of each character of the value,

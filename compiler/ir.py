@@ -6,17 +6,18 @@ Shapes never include the batch axis. Everything here is frozen; passes return ne
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any, Iterable, Literal
 
 from ..errors import Location
+from ..record import Record, record
 
 Shape = tuple[int, ...]
 Init = Literal["he_normal", "zeros", "ones", "fill", "sign"]  # fill: every element `Param.fill`; sign: random +-1
 
 
-@dataclass(frozen=True)
-class Param:
+@record
+class Param(Record):
     """One named tensor of the network; `name` is `layer/path.weight` style.
 
     Learned tensors are trainable; running statistics are not. A `constant` (LeNet's RBF prototypes)
@@ -41,8 +42,8 @@ class Param:
         return n
 
 
-@dataclass(frozen=True)
-class Layer:
+@record
+class Layer(Record):
     """One op applied to named input tensors, producing the tensor `output` of shape `shape`."""
 
     name: str
@@ -63,8 +64,8 @@ class Layer:
         return sum(p.size for p in self.params if not p.constant)
 
 
-@dataclass(frozen=True)
-class Graph:
+@record
+class Graph(Record):
     name: str
     input_shape: Shape
     layers: tuple[Layer, ...]

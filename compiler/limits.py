@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Iterator
 
+from ..record import Record, record
 
-@dataclass(frozen=True)
-class Limits:
+
+@record
+class Limits(Record):
     repeat: int = 10_000  # one `x N`
     layers: int = 100_000  # ops after expansion
     calls: int = 100_000  # expanded calls of any kind, so that empty blocks cannot expand forever

@@ -13,7 +13,6 @@ keys. Paths join names with `/`: `mixed5/branch7x7/cbr_2/conv`. Parameters add `
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Iterator, Mapping
 
 from ..dsl import expr
@@ -22,6 +21,7 @@ from ..dsl.document import (AuxNode, CallNode, Document, ExpectNode, IfNode, Lay
 from ..dsl.errors import ExprError
 from ..dsl.family import REPEAT_INDEX, SHAPE_NAMES
 from ..errors import CnncError, Location, did_you_mean
+from ..record import Record, record
 from .errors import ResolveError
 from .graph import check_expect, merge_output, op_output
 from .ir import Shape
@@ -34,8 +34,8 @@ __all__ = ["CompileWarning", "RAux", "RCall", "RExpect", "RMerge", "RNode", "ROp
            "without_calls"]
 
 
-@dataclass(frozen=True)
-class _Scope:
+@record
+class _Scope(Record):
     env: dict[str, expr.Value]
     trace: tuple[str, ...] = ()
     stack: tuple[str, ...] = ()
@@ -59,8 +59,8 @@ def _shape_names(shape: Shape) -> Mapping[str, expr.Value]:
     return {REPEAT_INDEX: 0, **dict(zip(SHAPE_NAMES, shape if len(shape) == 3 else shape[:1]))}
 
 
-@dataclass(frozen=True)
-class _Copy:
+@record
+class _Copy(Record):
     """Copy `index` of a repeated call (`call x N`): its arguments see `repeat_index`."""
 
     call: CallNode

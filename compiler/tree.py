@@ -4,16 +4,17 @@ they expand to.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Union, overload
 
 from ..dsl import expr
 from ..errors import Location
+from ..record import Record, record
 from .ops import Attrs
 
 
-@dataclass(frozen=True)
-class ROp:
+@record
+class ROp(Record):
     path: str
     op: str
     attrs: Attrs
@@ -23,8 +24,8 @@ class ROp:
     name: str | None = field(default=None, compare=False)  # the name written for it (`pool1: maxpool(3)`)
 
 
-@dataclass(frozen=True)
-class RSeq:
+@record
+class RSeq(Record):
     """A sequence; `path` is where its items are named, `name` the name written for it (`stem: [...]`)."""
 
     items: tuple[RNode, ...]
@@ -32,8 +33,8 @@ class RSeq:
     name: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
-class RMerge:
+@record
+class RMerge(Record):
     """A merge of `branches`; `groups` has, per branch written, its name and how many branches it
     became (`tower x 32` in a branch list: 32, named `branch1` ... `branch32`)."""
 
@@ -46,8 +47,8 @@ class RMerge:
     name: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
-class RCall:
+@record
+class RCall(Record):
     """A block call: `block` called at `loc` with `args` and `kwargs` (evaluated), its parameters bound
     to `params`; `body` is what it expands to, named under `path`."""
 
@@ -62,15 +63,15 @@ class RCall:
     text: str = field(default="", compare=False)  # the call as written (`inception_a(32)`)
 
 
-@dataclass(frozen=True)
-class RExpect:
+@record
+class RExpect(Record):
     shape: tuple[int, ...]
     loc: Location
     trace: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class RAux:
+@record
+class RAux(Record):
     """A train-only head tapping the tensor at this point; `path` names its output."""
 
     path: str

@@ -6,23 +6,23 @@ schema and expression errors are collected so that one run reports all of them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Union
 
 from . import expr, family, preprocessing
 from ..errors import CnncError, Location, MultipleErrors
+from ..record import Record, record
 from .conforms import conforms
 from .errors import ExprError, SchemaError
 from .family import Selection
 from .keys import MERGES, MergeOp, labelled
-from .record import Record
 from .schema_errors import validate
 from .source import NodePath, Source, loads, read
 
 
 # ---- the typed document -------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class CallNode(Record):
     """One call, e.g. `cbr(64, 3x3) x 2`; `text` is the source string."""
 
@@ -31,39 +31,39 @@ class CallNode(Record):
     loc: Location
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class SeqNode(Record):
     items: tuple[Layer, ...]
     loc: Location
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Branch(Record):
     name: str | None  # None for list branches: they are named branch1, branch2, ...
     node: Layer
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class MergeNode(Record):
     op: MergeOp
     branches: tuple[Branch, ...]
     loc: Location
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class ExpectNode(Record):
     shape: tuple[int | expr.Node, ...]  # sizes, or expressions evaluated where the network is built
     loc: Location
     size_locs: tuple[Location, ...] = ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class AuxNode(Record):
     node: Layer
     loc: Location
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class IfNode(Record):
     """`if: COND`, `then: LAYER`, `else: LAYER` (None: nothing); `condition` is None after a parse error."""
 
@@ -73,7 +73,7 @@ class IfNode(Record):
     loc: Location  # of the condition
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class NamedNode(Record):
     name: str
     node: Layer
@@ -83,7 +83,7 @@ class NamedNode(Record):
 Layer = Union[CallNode, SeqNode, MergeNode, ExpectNode, AuxNode, IfNode, NamedNode]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class BlockDef(Record):
     signature: expr.Signature
     body: Layer
@@ -91,7 +91,7 @@ class BlockDef(Record):
     label: str | None = None  # its display name in pictures (`Inception-ResNet-A`)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Setting(Record):
     """One per-file default: its value and where it was written."""
 
@@ -99,7 +99,7 @@ class Setting(Record):
     loc: Location
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Document(Record):
     """A validated network, built for one member of its family: `name` is the variant's name when one
     was chosen (`family` is the file's `network:`), `parameters` the values chosen for the file's

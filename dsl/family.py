@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Callable, Iterator, Mapping
 
 from ..errors import CnncError, Location, did_you_mean
+from ..record import Record, record
 from . import expr
 from .errors import SchemaError
 
@@ -32,8 +33,8 @@ PROVIDED_NAMES = (*SHAPE_NAMES, REPEAT_INDEX)
 COMMAND_LINE = "<--set>"
 
 
-@dataclass(frozen=True)
-class Selection:
+@record
+class Selection(Record):
     """Which member of a family to build: a variant (None: the parameters' own values) and overrides,
     each `NAME -> value` (an expression text, or a number or boolean)."""
 

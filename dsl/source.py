@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import yaml
 
 from ..errors import Location
+from ..record import Record, record
 from .errors import SourceError
 
 MAX_BYTES = 1 << 20
@@ -28,8 +28,8 @@ MAX_ALIASES = 100
 NodePath = tuple  # of str keys and int indices
 
 
-@dataclass(frozen=True)
-class Source:
+@record
+class Source(Record):
     """A loaded file: its data, every node's position, and its lines for error messages."""
 
     file: str

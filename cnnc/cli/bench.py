@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import CnncError
+from ..record import Record, record
 from .common import JSON_HELP, WHEN_NETWORK, Command, Steps, batches, compile_options, shape, table
 from .runtime import _onnx_file, _provider
 
@@ -54,8 +54,8 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclasses.dataclass(frozen=True)
-class _BenchModel:
+@record
+class _BenchModel(Record):
     """What is benched: a .onnx file's path, or a network to compile (`doc`); a display name, the input's
     shape (`N` for a free batch axis) and type, the MACs per image and where they come from."""
 

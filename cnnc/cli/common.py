@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
+
+from ..record import Record, record
 
 Update = Callable[[int, float], None]
 
@@ -18,8 +19,8 @@ def no_arguments(parser: argparse.ArgumentParser) -> None:
     """For the subcommands that take none."""
 
 
-@dataclass(frozen=True)
-class Command:
+@record
+class Command(Record):
     """One subcommand: its name and help line, what it adds to its parser, and what runs it.
 
     `network`: it builds a network, so it takes `--limit` (added after its own arguments)."""
