@@ -7,61 +7,58 @@ one node kind; nothing is ever handed to Python's `eval`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Callable, Union
 
-import lark
-from lark import Lark, Transformer, v_args
-
 from ..errors import Location
+from ..record import Record, record
 from . import lalr
+from .lalr import ParseError, Tree, UnexpectedCharacters, UnexpectedToken
 from .errors import ExprError
-from .record import Record
 
 Value = Union[int, float, bool, str, tuple]
 """What an expression evaluates to. Lists and kernels are tuples; symbols (`same`) are str."""
 
 
 # ---- syntax nodes -------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Node(Record):
     col: int  # 0-based offset of the node in its text
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Const(Node):
     value: Value
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Name(Node):
     id: str
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class ListExpr(Node):
     items: tuple[Node, ...]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class BinOp(Node):
     op: str
     left: Node
     right: Node
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Neg(Node):
     operand: Node
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Not(Node):
     operand: Node
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Logic(Node):
     """`and` / `or`, evaluated left to right and only as far as needed."""
 
@@ -70,7 +67,7 @@ class Logic(Node):
     right: Node
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Choice(Node):
     """`a if cond else b`: only the side chosen is evaluated."""
 
@@ -79,14 +76,14 @@ class Choice(Node):
     otherwise: Node
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Compare(Node):
     op: str
     left: Node
     right: Node
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Index(Node):
     """`widths[2]`: an item of a list, counted from 0 (negative counts from the end)."""
 
@@ -94,7 +91,7 @@ class Index(Node):
     index: Node
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Function(Node):
     """A call of one of the expression functions (`FUNCTIONS`): `make_divisible(32 * width, 8)`."""
 
@@ -102,7 +99,7 @@ class Function(Node):
     args: tuple[Node, ...]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Call(Node):
     name: str
     args: tuple[Node, ...]
@@ -110,20 +107,20 @@ class Call(Node):
     has_parens: bool
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Item(Node):
     call: Call
     repeat: Node | None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Param(Node):
     name: str
     type: str | None
     default: Node | None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Signature(Node):
     name: str
     params: tuple[Param, ...]
@@ -149,8 +146,14 @@ class _Misplaced(Exception):
         self.col, self.why, self.code = col, why, code
 
 
-@v_args(meta=True)
-class _ToNodes(Transformer):
+class _ToNodes:
+    """A parse tree -> syntax nodes: one method per rule (its alias where it has one), given the tree
+    (for its position) and its children made into nodes already."""
+
+    def transform(self, tree: Tree) -> Any:
+        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
+        return getattr(self, tree.data)(tree, children)
+
     def int(self, meta, children):
         return Const(_col(meta), int(children[0]))
 
@@ -250,7 +253,7 @@ class _ToNodes(Transformer):
 
 
 @cache
-def _parser() -> Lark:
+def _parser() -> lalr.Parser:
     return lalr.parser()  # grammar.lark's, its tables made ahead of time (dsl/lalr.py)
 
 
@@ -262,12 +265,10 @@ _WHAT = {"item": "a layer call such as `conv(64, 3x3)` or `block(1) x 2`",
 @lru_cache(maxsize=4096)
 def _parse_cached(text: str, start: str) -> Node | tuple[int, str] | tuple[int, str, str]:
     try:
-        return _ToNodes().transform(_parser().parse(text, start=start))
-    except lark.exceptions.VisitError as e:
-        if isinstance(e.orig_exc, _Misplaced):
-            return (e.orig_exc.col, e.orig_exc.why, e.orig_exc.code)
-        raise
-    except lark.exceptions.UnexpectedInput as e:
+        return _ToNodes().transform(_parser().parse(text, start))
+    except _Misplaced as e:
+        return (e.col, e.why, e.code)
+    except ParseError as e:
         return (_error_offset(e, text), _describe(e, text))
 
 
@@ -309,23 +310,23 @@ def parse(text: str, start: str, loc: Location) -> Node:
     return result
 
 
-def _error_offset(e: lark.exceptions.UnexpectedInput, text: str) -> int:
-    token = getattr(e, "token", None)
-    if isinstance(e, lark.exceptions.UnexpectedEOF) or (token is not None and token.type == "$END"):
+def _error_offset(e: ParseError, text: str) -> int:
+    if isinstance(e, UnexpectedCharacters):
+        return e.pos_in_stream
+    assert isinstance(e, UnexpectedToken)
+    if e.token.type == "$END":
         return len(text.rstrip())  # just past the last character: where the missing part belongs
-    if token is not None and getattr(token, "start_pos", None) is not None:
-        return token.start_pos
-    return getattr(e, "pos_in_stream", 0) or 0
+    return e.token.start_pos
 
 
-def _describe(e: lark.exceptions.UnexpectedInput, text: str) -> str:
-    if isinstance(e, lark.exceptions.UnexpectedEOF) or (
-            isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"):
-        return "it ends too early (an unclosed bracket or a missing value?)"
-    if isinstance(e, lark.exceptions.UnexpectedCharacters):
+def _describe(e: ParseError, text: str) -> str:
+    if isinstance(e, UnexpectedCharacters):
         return f"unexpected character {e.char!r}"
-    token = getattr(e, "token", None)
+    assert isinstance(e, UnexpectedToken)
+    token = e.token
+    if token.type == "$END":
+        return "it ends too early (an unclosed bracket or a missing value?)"
     hint = ""
-    if token is not None and token.type == "NAME" and str(token).startswith("x") and str(token)[1:].isdigit():
+    if token.type == "NAME" and str(token).startswith("x") and str(token)[1:].isdigit():
         hint = f" (write a repeat as `x {str(token)[1:]}`, with a space)"
     return f"unexpected `{token}`{hint}"
