@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import os
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
@@ -27,6 +26,7 @@ from .dsl.document import Document, load as _load_file
 from .dsl.family import Selection, current as current_selection
 from .errors import CnncError, did_you_mean
 from .dsl.errors import SourceError
+from .record import Record, record
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,8 +86,8 @@ Weights = Union[str, os.PathLike, Mapping[str, "np.ndarray"]]
 WeightsMap = Union[str, os.PathLike, Mapping[str, Union[str, None]]]
 
 
-@dataclass(frozen=True)
-class Written:
+@record
+class Written(Record):
     """What `compile_to` or `save` wrote: the model file, and its external data file when it has one."""
 
     path: Path
@@ -117,7 +117,8 @@ def compile_to(net: str | os.PathLike | Document, path: str | os.PathLike, seed:
     dropped a chunk at a time (compiler/values.py). The file has the same bytes. `progress(done, total)`
     is called with the bytes written so far as the weights go out."""
     lowered, values = _lowered(net, seed, aux, weights, dtype, fold_bn, weights_map)
-    return _write(lowered.model, lowered.tensors, values, path, external_data_above, progress)
+    return _write(lowered.model.encode(), lowered.model.output_names, lowered.tensors, values, path,
+                  external_data_above, progress)
 
 
 def weights_mapping(checkpoint: str | os.PathLike, net: str | os.PathLike | Document, aux: bool = True,
@@ -220,7 +221,8 @@ def save(model: onnx.ModelProto, path: str | os.PathLike, external_data_above: i
     """Write `model` atomically: temporary files beside `path`, then renames. A model whose file would
     be larger than `external_data_above` bytes gets its weights in `PATH.data` (ONNX external data)."""
     skeleton, tensors, values = _streamable(model)
-    return _write(skeleton, tensors, values, path, external_data_above)
+    outputs = tuple(o.name for o in model.graph.output)
+    return _write(skeleton.SerializeToString(), outputs, tensors, values, path, external_data_above)
 
 
 def _streamable(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[TensorSpec], Iterator[np.ndarray]]:
@@ -256,8 +258,8 @@ def _streamable(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[TensorSpe
     return skeleton, [spec for spec, _ in streamed], values
 
 
-def _write(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], values: Iterable[Iterable[np.ndarray]],
-           path: str | os.PathLike, external_data_above: int,
+def _write(skeleton: bytes, outputs: tuple[str, ...], tensors: Sequence[TensorSpec],
+           values: Iterable[Iterable[np.ndarray]], path: str | os.PathLike, external_data_above: int,
            progress: Callable[[int, int], None] | None = None) -> Written:
     from .compiler import protowriter
 
@@ -292,7 +294,6 @@ def _write(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], values: Ite
         for leftover in (tmp, data_tmp):
             if leftover.exists():
                 leftover.unlink()
-    outputs = tuple(o.name for o in skeleton.graph.output)
     return Written(path, data_path, layout.size + layout.data_size, outputs)
 
 

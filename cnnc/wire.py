@@ -14,12 +14,17 @@ VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5  # wire types
 Buffer = Union[bytes, bytearray, memoryview, "mmap.mmap"]  # anything indexed by int to a byte
 
 
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]  # most varints written: field keys, lengths, small dims
+
+
 class Malformed(ValueError):
     """Bytes that are not a well-formed protobuf message."""
 
 
 def varint(n: int) -> bytes:
     """`n` (>= 0) as a protobuf varint: 7 bits a byte, low first, the high bit set on all but the last."""
+    if 0 <= n < 0x80:
+        return _ONE_BYTE[n]
     out = bytearray()
     while n > 0x7F:
         out.append(n & 0x7F | 0x80)
@@ -35,7 +40,10 @@ def tag(field: int, wire: int = LEN) -> bytes:
 
 def length_delimited(field: int, payload: bytes) -> bytes:
     """Field `field` holding `payload` (a message, bytes or a string)."""
-    return tag(field) + varint(len(payload)) + payload
+    key, size = field << 3 | LEN, len(payload)
+    if key < 0x80 and size < 0x80:  # most of a model's fields: names, small messages
+        return bytes((key, size)) + payload
+    return varint(key) + varint(size) + payload
 
 
 def read_varint(data: Buffer, pos: int, end: int) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""`ir.Graph` -> ONNX `ModelProto` without its parameter values (NCHW; each op's lowering is in its
+"""`ir.Graph` -> an ONNX model without its parameter values (NCHW; each op's lowering is in its
 definition, compiler/ops/).
 
 The model has one input `input` [batch, C, H, W] with a symbolic batch axis and one output `output`;
@@ -10,26 +10,31 @@ cbr(c7, 1x1) -> :14:50 conv` (file names without their folders, so the model is 
 built). The model's doc_string is the network's `description:`, its model_version 1.
 
 `lower` returns the model with every node, shape and constant but none of the parameters' values: a
-`Lowered`, which either becomes a whole `ModelProto` in memory (`complete`) or is streamed to a file
+`Lowered`, whose model is compiler/onnxwire.py's records (so lowering and writing a file never import
+onnx), and which either becomes a whole `onnx.ModelProto` in memory (`complete`) or is streamed to a file
 tensor by tensor (compiler/protowriter.py). With `dtype="float16"` parameters, constants and every
 intermediate tensor are float16; `input` and `output` stay float32, with a Cast after the input and
 before each output, so callers feed and read float32 whichever the model computes in.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePath
-from typing import Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 from ..errors import Location
+from ..record import Record, record
+from . import onnxwire
 from .ir import Graph, Layer, Param
+from .onnxwire import Info, Node
 from .ops import MERGES, OPS
 from .ops.base import Lowering
 from .protowriter import TensorSpec, data_type
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 21
 IR_VERSION = 10  # onnxruntime >= 1.20 loads IR 10 / opset 21; onnx's own default (IR 14) is too new
@@ -43,7 +48,7 @@ class _Emitter:
     def __init__(self, rename: dict[str, str], dtype: np.dtype):
         self.rename = rename
         self.dtype = dtype
-        self.constants: list[TensorProto] = []
+        self.constants: list[bytes] = []  # TensorProto bytes
 
     def t(self, name: str) -> str:
         return self.rename.get(name, name)
@@ -54,41 +59,32 @@ class _Emitter:
         self.constants.append(_tensor(name, array))
         return name
 
-    def node(self, layer: Layer, op_type: str, inputs: list[str], **attrs: Any) -> onnx.NodeProto:
-        return helper.make_node(op_type, inputs, [self.t(layer.output)], name=layer.name, **attrs)
+    def node(self, layer: Layer, op_type: str, inputs: list[str], **attrs: Any) -> Node:
+        return Node(op_type, inputs, [self.t(layer.output)], layer.name, **attrs)
 
-    def make(self, op_type: str, inputs: list[str], outputs: list[str], name: str, **attrs: Any) \
-            -> onnx.NodeProto:
-        return helper.make_node(op_type, inputs, outputs, name=name, **attrs)
+    def make(self, op_type: str, inputs: list[str], outputs: list[str], name: str, **attrs: Any) -> Node:
+        return Node(op_type, inputs, outputs, name, **attrs)
 
 
 LOWERINGS: dict[str, Lowering] = {**{name: op.lower for name, op in OPS.items()},
                                   **{name: m.lower for name, m in MERGES.items()}}
 
 
-def _tensor(name: str, value: np.ndarray) -> TensorProto:
-    return _fill(TensorProto(), name, value)
-
-
-def _fill(t: TensorProto, name: str, value: np.ndarray) -> TensorProto:
+def _tensor(name: str, value: np.ndarray) -> bytes:
     value = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
-    t.dims.extend(value.shape)
-    t.data_type = data_type(value.dtype)
-    t.name = name
-    t.raw_data = value.tobytes()
-    return t
+    return onnxwire.tensor(name, value.shape, data_type(value.dtype), value.tobytes())
 
 
-def _info(name: str, shape: tuple[int, ...], elem_type: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, elem_type, [BATCH, *shape])
+def _info(name: str, shape: tuple[int, ...], elem_type: int = onnxwire.FLOAT) -> Info:
+    return Info(name, elem_type, (BATCH, *shape))
 
 
-@dataclass(frozen=True)
-class Lowered:
+@record
+class Lowered(Record):
     """An ONNX model less its parameters' values: `model` holds every node, shape and constant; the
     initialisers of `params`, of type `dtype`, go first in the graph, before the constants."""
 
-    model: onnx.ModelProto
+    model: onnxwire.Model
     params: tuple[Param, ...]
     dtype: DType
 
@@ -97,16 +93,16 @@ class Lowered:
         return [TensorSpec(p.name, p.shape, np.dtype(self.dtype)) for p in self.params]
 
     def complete(self, values: Iterable[Iterable[np.ndarray]]) -> onnx.ModelProto:
-        """The whole model in memory, with `values`: per parameter, in order, its elements as chunks."""
-        model = onnx.ModelProto()
-        model.CopyFrom(self.model)
-        constants = onnx.GraphProto(initializer=model.graph.initializer)
-        del model.graph.initializer[:]
-        for param, chunks in zip(self.params, values, strict=True):
-            value = np.concatenate([np.ravel(c) for c in chunks]).reshape(param.shape)
-            _fill(model.graph.initializer.add(), param.name, value)  # in place: appending would copy
-        model.graph.initializer.extend(constants.initializer)
-        return model
+        """The whole model in memory, with `values`: per parameter, in order, its elements as chunks.
+        The bytes are the file's (compiler/protowriter.py writes them into one buffer), parsed once."""
+        import onnx
+
+        from . import protowriter
+
+        layout = protowriter.layout(self.model.encode(), self.tensors)
+        buffer = protowriter.Buffer(layout.size)
+        protowriter.write(layout, self.tensors, values, buffer)
+        return onnx.ModelProto.FromString(buffer.data)
 
 
 MODEL_VERSION = 1  # the language has no version field: every model is the first version of its network
@@ -130,8 +126,13 @@ def origin(layer: Layer) -> str:
 
 def _place(loc: Location, file: str) -> tuple[str, str]:
     """`file:line:col`, or `:line:col` within the file of the place before; and this place's file."""
-    name = PurePath(loc.file.replace("\\", "/")).name
+    name = _file_name(loc.file)
     return (f":{loc.line}:{loc.col}" if name == file else f"{name}:{loc.line}:{loc.col}"), name
+
+
+@lru_cache(maxsize=256)
+def _file_name(path: str) -> str:
+    return PurePath(path.replace("\\", "/")).name
 
 
 def _relative(path: str, prefix: str) -> str:
@@ -151,7 +152,7 @@ def lower(graph: Graph, producer_version: str = "", metadata: dict[str, str] | N
     if graph.output != "output":
         rename.setdefault("output", "output.inner")  # a layer named `output` that is not the last one
     ctx = _Emitter(rename, np.dtype(dtype))
-    nodes: list[onnx.NodeProto] = first
+    nodes: list[Node] = first
     for layer in graph.layers:
         made = LOWERINGS[layer.op](layer, ctx)
         doc = origin(layer)
@@ -163,49 +164,42 @@ def lower(graph: Graph, producer_version: str = "", metadata: dict[str, str] | N
     value_info = [_info(layer.output, layer.shape, elem_type) for layer in graph.layers
                   if layer.output != "input" and layer.output not in rename]
     value_info += [_info(name, shape, elem_type) for name, shape in inner]
-    onnx_graph = helper.make_graph(
-        nodes, graph.name, [_info("input", graph.input_shape)],
-        [_info(name, shape) for name, _tensor, shape in outputs],
-        initializer=ctx.constants, value_info=_unique(value_info))
-    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              ir_version=IR_VERSION, producer_name="cnnc", producer_version=producer_version,
-                              model_version=MODEL_VERSION, doc_string=graph.description)
-    for key, value in (metadata or {}).items():
-        model.metadata_props.add(key=key, value=value)
+    model = onnxwire.Model(
+        nodes, graph.name, [_info("input", graph.input_shape)], [_info(name, shape) for name, _t, shape in outputs],
+        ctx.constants, _unique(value_info), IR_VERSION, OPSET, "cnnc", producer_version, MODEL_VERSION,
+        graph.description, list((metadata or {}).items()))
     return Lowered(model, tuple(graph.params), dtype)
 
 
 def _boundaries(graph: Graph, outputs: list[tuple[str, str, tuple[int, ...]]], cast: bool) \
-        -> tuple[dict[str, str], list[onnx.NodeProto], list[onnx.NodeProto], list[tuple[str, tuple[int, ...]]]]:
+        -> tuple[dict[str, str], list[Node], list[Node], list[tuple[str, tuple[int, ...]]]]:
     """How tensors are renamed at the model's edges, the nodes before and after the layers' own, and
     the tensors those nodes add. Each output renames the tensor it shows, or copies an earlier output
     (or the input) that shows the same tensor; with `cast`, float16 tensors are cast from and to the
     float32 `input` and outputs. Added names contain a `.`, which layer names cannot."""
     rename: dict[str, str] = {}
-    first: list[onnx.NodeProto] = []
-    last: list[onnx.NodeProto] = []
+    first: list[Node] = []
+    last: list[Node] = []
     inner: list[tuple[str, tuple[int, ...]]] = []
     if cast:
         rename["input"] = "input.float16"
-        first.append(helper.make_node("Cast", ["input"], ["input.float16"], name="input.cast",
-                                      to=TensorProto.FLOAT16))
+        first.append(Node("Cast", ["input"], ["input.float16"], "input.cast", to=onnxwire.FLOAT16))
         inner.append(("input.float16", graph.input_shape))
     shown: dict[str, str] = {}  # tensor -> the output that shows it
     for name, tensor, shape in outputs:
         if tensor == "input" or tensor in shown:
-            last.append(helper.make_node("Identity", [shown.get(tensor, tensor)], [name], name=name))
+            last.append(Node("Identity", [shown.get(tensor, tensor)], [name], name))
         elif cast:
             shown[tensor], rename[tensor] = name, f"{name}.float16"
-            last.append(helper.make_node("Cast", [rename[tensor]], [name], name=f"{name}.cast",
-                                         to=TensorProto.FLOAT))
+            last.append(Node("Cast", [rename[tensor]], [name], f"{name}.cast", to=onnxwire.FLOAT))
             inner.append((rename[tensor], shape))
         else:
             shown[tensor] = rename[tensor] = name
     return rename, first, last, inner
 
 
-def _unique(infos: list[onnx.ValueInfoProto]) -> list[onnx.ValueInfoProto]:
-    first: dict[str, onnx.ValueInfoProto] = {}
+def _unique(infos: list[Info]) -> list[Info]:
+    first: dict[str, Info] = {}
     for info in infos:
         first.setdefault(info.name, info)
     return list(first.values())

@@ -1,4 +1,4 @@
-"""An ONNX model without its weights + the weights one tensor at a time -> an ONNX file, streamed.
+"""An ONNX model without its weights (serialised) + the weights one tensor at a time -> an ONNX file, streamed.
 
 protobuf writes a message as its fields in field-number order, each a tag, a length where it has one,
 and the value; a repeated field is one entry per element. So a ModelProto can be written in pieces:
@@ -14,23 +14,22 @@ keeps only their names and shapes: how models above protobuf's 2 GiB are written
 """
 from __future__ import annotations
 
-from typing import BinaryIO, Callable, Iterable, NamedTuple, Sequence
+from typing import BinaryIO, Callable, Iterable, NamedTuple, Sequence, Union
 
 import numpy as np
-import onnx
-from onnx import TensorProto
 
 from ..wire import fields, length_delimited, tag, varint
+from . import onnxwire
 
 EXTERNAL_MIN_BYTES = 1024  # smaller tensors stay in the model, as onnx's own external-data writer does
 ALIGN = 4096
 MAX_PROTO_BYTES = (1 << 31) - 1  # the most protobuf reads as one message
 _MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
 _DATA_TYPES: dict[np.dtype, int] = {
-    np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
-    np.dtype(np.int64): TensorProto.INT64, np.dtype(np.int32): TensorProto.INT32,
-    np.dtype(np.float64): TensorProto.DOUBLE, np.dtype(np.uint8): TensorProto.UINT8,
-    np.dtype(np.int8): TensorProto.INT8, np.dtype(np.bool_): TensorProto.BOOL}
+    np.dtype(np.float32): onnxwire.FLOAT, np.dtype(np.float16): onnxwire.FLOAT16,
+    np.dtype(np.int64): onnxwire.INT64, np.dtype(np.int32): onnxwire.INT32,
+    np.dtype(np.float64): onnxwire.DOUBLE, np.dtype(np.uint8): onnxwire.UINT8,
+    np.dtype(np.int8): onnxwire.INT8, np.dtype(np.bool_): onnxwire.BOOL}
 
 
 class TensorSpec(NamedTuple):
@@ -68,10 +67,10 @@ def data_type(dtype: np.dtype) -> int:
         raise ValueError(f"no ONNX tensor type for numpy {np.dtype(dtype)}") from None
 
 
-def layout(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], location: str | None = None) -> Layout:
-    """The file's layout: `tensors` become the graph's first initialisers, before `skeleton`'s own.
-    With a `location`, tensors of `EXTERNAL_MIN_BYTES` or more go to that data file."""
-    before, graph, after = _split(_fields(skeleton.SerializeToString()), _MODEL_GRAPH)
+def layout(skeleton: bytes, tensors: Sequence[TensorSpec], location: str | None = None) -> Layout:
+    """The file's layout: `tensors` become the graph's first initialisers, before those of `skeleton` (a
+    serialised ModelProto). With a `location`, tensors of `EXTERNAL_MIN_BYTES` or more go to that data file."""
+    before, graph, after = _split(_fields(skeleton), _MODEL_GRAPH)
     if len(graph) != 1:
         raise ValueError("the skeleton has no graph")
     early, own, late = _split(_fields(graph[0][1]), _GRAPH_INITIALIZER)
@@ -81,7 +80,7 @@ def layout(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], location: s
     for spec in tensors:
         if location is not None and spec.nbytes >= EXTERNAL_MIN_BYTES:
             offset = -(-offset // ALIGN) * ALIGN
-            entries.append(_entry(_external(spec, location, offset)))
+            entries.append(length_delimited(_GRAPH_INITIALIZER, _external(spec, location, offset)))
             external.append(offset)
             offset += spec.nbytes
         else:
@@ -97,8 +96,9 @@ def layout(skeleton: onnx.ModelProto, tensors: Sequence[TensorSpec], location: s
     return Layout(head, entries, external, tail, size, offset)
 
 
-def write(layout: Layout, tensors: Sequence[TensorSpec], values: Iterable[Iterable[np.ndarray]], out: BinaryIO,
-          data: BinaryIO | None = None, progress: Callable[[int], None] | None = None) -> None:
+def write(layout: Layout, tensors: Sequence[TensorSpec], values: Iterable[Iterable[np.ndarray]],
+          out: Union[BinaryIO, Buffer], data: BinaryIO | None = None,
+          progress: Callable[[int], None] | None = None) -> None:
     """Write the model file (and the data file, when the layout has external tensors) from `values`:
     per tensor, in order, its elements in C order as one array or as consecutive chunks, each written
     and dropped in turn. `progress` is told the bytes of each chunk written."""
@@ -146,20 +146,26 @@ def _raw(spec: TensorSpec, chunk: np.ndarray) -> memoryview:
     return chunk.reshape(-1).view(np.uint8).data
 
 
+class Buffer:
+    """A file of known size in memory, for `write`: the model's bytes, for parsing without a copy."""
+
+    def __init__(self, size: int):
+        self.data = bytearray(size)
+        self._at = 0
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        end = self._at + len(chunk)
+        self.data[self._at:end] = chunk
+        self._at = end
+
+
 def _header(spec: TensorSpec) -> bytes:
-    return TensorProto(name=spec.name, dims=spec.shape, data_type=data_type(spec.dtype)).SerializeToString()
+    return onnxwire.tensor(spec.name, spec.shape, data_type(spec.dtype))
 
 
-def _external(spec: TensorSpec, location: str, offset: int) -> TensorProto:
-    t = TensorProto(name=spec.name, dims=spec.shape, data_type=data_type(spec.dtype),
-                    data_location=TensorProto.EXTERNAL)
-    for key, value in (("location", location), ("offset", str(offset)), ("length", str(spec.nbytes))):
-        t.external_data.add(key=key, value=value)
-    return t
-
-
-def _entry(tensor: TensorProto) -> bytes:
-    return length_delimited(_GRAPH_INITIALIZER, tensor.SerializeToString())
+def _external(spec: TensorSpec, location: str, offset: int) -> bytes:
+    return onnxwire.tensor(spec.name, spec.shape, data_type(spec.dtype),
+                           external=(("location", location), ("offset", str(offset)), ("length", str(spec.nbytes))))
 
 
 def _fields(buf: bytes) -> list[tuple[int, bytes, bytes]]:

@@ -6,15 +6,15 @@ imports ONNX: a lowering builds its nodes through the `Emitter` that compiler/lo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol
 
 from ...dsl.expr import ROUNDING_HINT, Value, describe
 from ...errors import did_you_mean
+from ...record import Record, record
 from ..ir import Layer, Param, Shape
 
 if TYPE_CHECKING:
-    import onnx
+    from ..onnxwire import Node
 
 Attrs = dict[str, Any]
 
@@ -98,8 +98,8 @@ def _check(ok: bool, value: Any, what: str) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Arg:
+@record
+class Arg(Record):
     """One argument of an op: its name, kind (a key of `KINDS`), default (`...`: required) and doc line."""
 
     name: str
@@ -190,15 +190,14 @@ class Emitter(Protocol):
     def constant(self, name: str, value: float | list[int] | list[float], dtype: Literal["float", "int64"]) -> str:
         """An initialiser holding `value`, of type int64 or the model's float type; returns its name."""
 
-    def node(self, layer: Layer, op_type: str, inputs: list[str], **attrs: Any) -> onnx.NodeProto:
+    def node(self, layer: Layer, op_type: str, inputs: list[str], **attrs: Any) -> Node:
         """The node that produces the layer's output tensor, named after the layer."""
 
-    def make(self, op_type: str, inputs: list[str], outputs: list[str], name: str, **attrs: Any) \
-            -> onnx.NodeProto:
+    def make(self, op_type: str, inputs: list[str], outputs: list[str], name: str, **attrs: Any) -> Node:
         """An inner node of a lowering."""
 
 
-Lowering = Callable[[Layer, Emitter], "list[onnx.NodeProto]"]
+Lowering = Callable[[Layer, Emitter], "list[Node]"]
 
 
 # ---- definitions ---------------------------------------------------------------------------------
@@ -206,8 +205,8 @@ DrawKind = Literal["conv", "pool", "dense", "other", "norm", "activation", "soft
 FUNCTION_KINDS: frozenset[DrawKind] = frozenset({"norm", "activation", "softmax", "scale"})
 
 
-@dataclass(frozen=True)
-class Drawing:
+@record
+class Drawing(Record):
     """How `cnnc draw` shows a layer: `kind` picks a box colour (conv, pool, dense, other) or a small
     function mark (norm, activation, softmax, scale); `label(attrs, paper)` is its text, in a compact
     style (`conv 7x7/2, 64`) or, with `paper`, the papers' style (`7x7 conv, 64, /2`), which both of
@@ -226,8 +225,8 @@ class Drawing:
     legend: str | None = None
 
 
-@dataclass(frozen=True)
-class OpDef:
+@record
+class OpDef(Record):
     """One op, whole: signature, static semantics, lowering and the traits passes and pictures read.
 
     - `infer(attrs, input shape) -> output shape`; `prepare(attrs, input shape) -> attrs` fills
@@ -285,8 +284,8 @@ class OpDef:
 Towers = Literal["stack", "sum"]
 
 
-@dataclass(frozen=True)
-class MergeDef:
+@record
+class MergeDef(Record):
     """One merge of branches, whole: `infer(shapes) -> shape` (raises OpError with a sentence that the
     caller completes with every branch's shape), its lowering, and its traits:
 
