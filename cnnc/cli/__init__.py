@@ -41,6 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     return _run(args)
 
 
+def script() -> None:
+    """The `cnnc` console script and `python -m cnnc`: `main`, then the process ends with what it made left
+    out of the interpreter's collections at exit (gc.freeze), which otherwise walk every object the
+    command imported or made, all of it freed with the process anyway: 30-100 ms of every command
+    (benchmarks/RESULTS.md, "Compile against its floor"). `main` alone leaves the collector as it was."""
+    import gc
+
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..compiler.limits import Limits, limits
     from ..dsl.family import Selection, parse_overrides, selecting
@@ -114,4 +126,4 @@ def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-__all__ = ["main", "USER_ERROR", "INTERNAL_ERROR"]
+__all__ = ["main", "script", "USER_ERROR", "INTERNAL_ERROR"]
