@@ -55,15 +55,15 @@ def main() -> None:
     print(f"{args.net}: {a_name} {len(a) / 1e6:.1f} MB, {b_name} {len(b) / 1e6:.1f} MB\n")
     print(f"| batch | {a_name} ms | {b_name} ms | ratio | rounds |")
     print("|---|---|---|---|---|")
+    sa, sb = quiet_cpu_session(a), quiet_cpu_session(b)  # one session each, for both batches
     for batch in (1, 8):
-        sa, sb = quiet_cpu_session(a), quiet_cpu_session(b)
         i = sa.get_inputs()[0]
         x = {i.name: np.random.default_rng(0).standard_normal([batch, *i.shape[1:]], dtype=np.float32)}
         times = side_by_side({"a": lambda sa=sa, x=x: sa.run(None, x), "b": lambda sb=sb, x=x: sb.run(None, x)},
                              Budget(seconds=args.seconds, min_iterations=7, max_iterations=300))
         ma, mb = (float(np.median(times[k])) * 1e3 for k in ("a", "b"))
         print(f"| {batch} | {ma:.1f} | {mb:.1f} | {mb / ma:.3f} | {len(times['a'])} |", flush=True)
-        del sa, sb
+    del sa, sb
     with tempfile.TemporaryDirectory() as folder:
         ops_a, ops_b = optimized_ops(a, folder, "a"), optimized_ops(b, folder, "b")
     print(f"\nop types after ORT's optimisations: {a_name} vs {b_name}")

@@ -109,8 +109,8 @@ def render(columns: Sequence[Column], rows: Sequence[Sequence[object]], width: i
     widths = _fit(columns, cells, keep, width)
     while widths is None:  # even the narrowest columns are too wide: leave one out
         droppable = [i for i in keep if columns[i].drop]
-        if not droppable:
-            widths = {i: max([len(columns[i].header)] + [r[i].width for r in cells]) for i in keep}
+        if not droppable:  # the narrowest it can be, and the lines cut at the width (`_clip`)
+            widths = {i: _narrowest(columns[i], cells, i) for i in keep}
             break
         keep.remove(max(droppable, key=lambda i: columns[i].drop))
         widths = _fit(columns, cells, keep, width)
@@ -122,6 +122,11 @@ def render(columns: Sequence[Column], rows: Sequence[Sequence[object]], width: i
         lines.append(_line([row[i].narrowed(widths[i]) for i in keep], [columns[i] for i in keep],
                            [widths[i] for i in keep], colour, styles[n] if styles else ""))
     return [_clip(line, width, colour) for line in lines]
+
+
+def _narrowest(column: Column, cells: list[list[Cell]], i: int) -> int:
+    widest = max([len(column.header)] + [r[i].width for r in cells])
+    return widest if column.shrink is None else min(widest, max(column.shrink, len(column.header)))
 
 
 def _fit(columns: Sequence[Column], cells: list[list[Cell]], keep: list[int],
@@ -187,11 +192,29 @@ def wrap(line: str, width: int | None, indent: int = 2) -> list[str]:
     return textwrap.wrap(line, width, subsequent_indent=" " * indent, break_on_hyphens=False)
 
 
-def si(value: float, unit: str = "") -> str:
-    """A count in K, M or G with four significant digits (`487.7 M`, `5.713 G`), or as it is below 1,000."""
+def si(value: float, unit: str = "", like: float | None = None) -> str:
+    """A count in K, M or G with four significant digits (`487.7 M`, `5.713 G`), or as it is below 1,000;
+    `like`: in the prefix `like` would have (a span's lower end, `0.386` of `0.386 … 37.75 G`)."""
+    scale, prefix = _prefix(value if like is None else like)
+    if not prefix:
+        return f"{value:,.0f}" + (f" {unit}" if unit else "")
+    scaled = value / scale
+    digits = 3 - len(str(int(abs(scaled)))) + 1
+    return f"{scaled:.{max(digits, 0)}f} {prefix}{unit}"
+
+
+def si_span(low: float, high: float) -> str:
+    """`2.239 … 6.331 M`: both ends in the prefix of the larger (`0.386 … 37.75 G`); one value when both
+    are written the same."""
+    top = si(high)
+    if si(low) == top:
+        return top
+    number, _, prefix = top.partition(" ")
+    return f"{si(low, like=high).partition(' ')[0]} … {number}" + (f" {prefix}" if prefix else "")
+
+
+def _prefix(value: float) -> tuple[float, str]:
     for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(value) >= scale * 0.9995:
-            scaled = value / scale
-            digits = 3 - len(str(int(abs(scaled)))) + 1
-            return f"{scaled:.{max(digits, 0)}f} {prefix}{unit}"
-    return f"{value:,.0f}" + (f" {unit}" if unit else "")
+            return scale, prefix
+    return 1.0, ""

@@ -71,11 +71,6 @@ def load(path: str | os.PathLike) -> Checkpoint:
     raise WeightsError(f"`{path}`: weights files are {', '.join(f'`{s}`' for s in SUFFIXES)}")
 
 
-def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The tensors of a weights file (see `load`), by name, as float32 (bf16/f16/f64 converted)."""
-    return load(path).tensors
-
-
 def write(path: str | os.PathLike, tensors: Iterable[tuple[str, np.ndarray]],
           metadata: Mapping[str, str] | None = None) -> None:
     """Write float32 tensors in the file's format (by suffix), atomically and byte-deterministically."""

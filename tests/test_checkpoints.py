@@ -95,7 +95,7 @@ def test_a_torchvision_checkpoint_maps_onto_its_network_by_structure(tmp_path, n
 def test_the_pth_reader_gives_torch_s_tensors_and_skips_the_integer_counters(tmp_path):
     tensors = {"a.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(1, np.float32)}
     write_pth(tmp_path / "t.pth", tensors)
-    got = checkpoint.read(tmp_path / "t.pth")
+    got = checkpoint.load(tmp_path / "t.pth").tensors
     assert list(got) == ["a.weight", "b"] and np.array_equal(got["a.weight"], tensors["a.weight"])
 
 
@@ -105,7 +105,7 @@ def test_a_hostile_pth_is_refused_and_nothing_in_it_runs(tmp_path):
     for pickled in [b"\x80\x02" + evil + b".", torch_pickle({"w": np.zeros(2, np.float32)}, _string("x") + evil)[0]]:
         write_pth(tmp_path / "evil.pth", {"w": np.zeros(2, np.float32)}, pickled)
         with pytest.raises(WeightsError, match="refers to `os.system`.*runs nothing"):
-            checkpoint.read(tmp_path / "evil.pth")
+            checkpoint.load(tmp_path / "evil.pth")
         assert not marker.exists()
 
 
@@ -121,7 +121,7 @@ def test_a_file_that_is_no_pth_is_a_clear_error(tmp_path, content, says):
     else:
         path.write_bytes(content)
     with pytest.raises(WeightsError, match=says):
-        checkpoint.read(path)
+        checkpoint.load(path)
 
 
 def test_keras_weights_h5_map_onto_xception_in_cnnc_s_layouts(tmp_path):
@@ -218,4 +218,4 @@ def test_keras_files_without_h5py_say_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_h5py)
     (tmp_path / "w.weights.h5").write_bytes(b"x")
     with pytest.raises(WeightsError, match="needs h5py: pip install h5py"):
-        checkpoint.read(tmp_path / "w.weights.h5")
+        checkpoint.load(tmp_path / "w.weights.h5")

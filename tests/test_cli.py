@@ -6,6 +6,7 @@ and the quiet CUDA probing of a freshly started onnxruntime."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -51,6 +52,17 @@ def test_list_fits_80_columns_in_box_drawing_style_and_gives_small_macs_a_unit(c
     assert lenet.endswith(" 416.5 K") and "61,706" in lenet  # 416,520 MACs, not `0.000 G`
     family = next(line for line in lines if line.startswith("efficientnet (8) "))
     assert "5.331 … 66.66 M" in family and "0.386 … 37.75 G" in family
+
+
+@pytest.mark.parametrize("columns", [72, 60])
+def test_list_narrower_than_its_columns_leaves_columns_out_rather_than_cut_a_number(cli, monkeypatch, columns: int):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    r = cli.run("list")
+    assert r.code == 0, r.err
+    table = r.out.split("\nvariants")[0].splitlines()
+    assert max(len(line) for line in table) <= columns
+    assert not any(re.search(r"[0-9,.]…$", line) for line in table), r.out  # no `28,589,12…`
+    assert ("params" in table[0]) is (columns >= 72) and "MACs" not in table[0]
 
 
 def test_list_json_has_every_name_a_command_accepts(cli):

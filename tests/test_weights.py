@@ -26,7 +26,7 @@ def test_template_round_trips_and_user_values_land_in_the_model(tmp_path, suffix
     path = tmp_path / f"lenet5{suffix}"
     r = cli.run("weights", "lenet5", "-o", str(path), "--seed", "3")
     assert r.code == 0, r.err
-    tensors = checkpoint.read(path)
+    tensors = checkpoint.load(path).tensors
     graph = cnnc.build("lenet5")
     assert {n: v.shape for n, v in tensors.items()} == {p.name: p.shape for p in graph.params}
     seeded = initializers(cnnc.compile("lenet5", seed=3))
@@ -48,7 +48,7 @@ def test_files_are_byte_deterministic(tmp_path, cli):
 
 
 def test_every_missing_unexpected_and_misshaped_name_is_listed_with_exit_2(tmp_path, cli):
-    tensors = checkpoint.read(_template(tmp_path))
+    tensors = checkpoint.load(_template(tmp_path)).tensors
     del tensors["c1/conv.weight"], tensors["f6/dense.bias"]
     tensors["c3/conv.bias"] = np.zeros(3, np.float32)
     tensors["extra.weight"] = np.zeros(1, np.float32)
@@ -69,11 +69,11 @@ def test_safetensors_reader_accepts_f16_bf16_f64_and_rejects_integers(tmp_path):
                ("c", "F64", value.astype("<f8").tobytes())]
     path = tmp_path / "mixed.safetensors"
     _write_raw(path, entries)
-    tensors = checkpoint.read(path)
+    tensors = checkpoint.load(path).tensors
     assert all(np.array_equal(tensors[k], value) and tensors[k].dtype == np.float32 for k in "abc")
     _write_raw(path, [("i", "I32", np.array([1, 2], "<i4").tobytes())])
     with pytest.raises(WeightsError, match="must be floating point"):
-        checkpoint.read(path)
+        checkpoint.load(path)
 
 
 @pytest.mark.parametrize("content", [b"", b"\x05\x00\x00\x00\x00\x00\x00\x00{nope", b"\xff" * 16,
@@ -90,11 +90,11 @@ def test_out_of_range_offsets_are_refused(tmp_path):
     header = json.dumps({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8)
     with pytest.raises(WeightsError, match="outside the file"):
-        checkpoint.read(path)
+        checkpoint.load(path)
 
 
 def test_non_finite_weights_are_refused(tmp_path):
-    tensors = checkpoint.read(_template(tmp_path))
+    tensors = checkpoint.load(_template(tmp_path)).tensors
     tensors["c1/conv.bias"] = np.full(6, np.nan, np.float32)
     with pytest.raises(WeightsError, match="NaN"):
         cnnc.compile("lenet5", weights=tensors)

@@ -6,14 +6,10 @@ rich is imported only when a bar is really shown, so that `cnnc check` and frien
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from typing import Any, Callable, ContextManager, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..record import Record, record
-
-Update = Callable[[int, float], None]
-
 
 def no_arguments(parser: argparse.ArgumentParser) -> None:
     """For the subcommands that take none."""
@@ -137,28 +133,6 @@ class ProgressBar:
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
-
-
-def batch_progress(show: bool) -> ContextManager[Update | None]:
-    """A rich progress bar on stderr, one row per batch size, while stderr is a terminal; the context
-    gives `update(batch, fraction)`, or None when no bar is shown."""
-    if not show or not sys.stderr.isatty():
-        return contextlib.nullcontext(None)
-    return _batch_bar()
-
-
-@contextlib.contextmanager
-def _batch_bar() -> Iterator[Update]:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    tasks: dict[int, Any] = {}
-    with Progress(TextColumn("batch {task.fields[batch]:>4}"), BarColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as p:
-        def update(batch: int, fraction: float) -> None:
-            if batch not in tasks:
-                tasks[batch] = p.add_task("", total=1.0, batch=batch)
-            p.update(tasks[batch], completed=fraction)
-        yield update
 
 
 class Steps:

@@ -44,7 +44,7 @@ def run_list(args: argparse.Namespace) -> int:
     families: dict[str, list[dict[str, Any]]] = {}
     for entry in sorted(entries, key=lambda e: order.get(e["name"], 0)):  # a family's variants: one row
         families.setdefault(entry["file"][:-5] if entry["variant"] else entry["name"], []).append(entry)
-    from ..table import Column, print_table, width_for
+    from ..table import Column, print_table, si_span, width_for
     rows = []
     for name, members in sorted(families.items()):
         inputs = sorted({tuple(e["input_shape"]) for e in members}, key=lambda s: s[1:])
@@ -52,11 +52,12 @@ def run_list(args: argparse.Namespace) -> int:
         macs = sorted(e["macs"] for e in members)
         rows.append((name + (f" ({len(members)})" if members[0]["variant"] else ""),
                      _narrowing(_input_span(inputs[0], inputs[-1]), _input_span(inputs[0], inputs[-1], True)),
-                     _narrowing(_span(f"{params[0]:,}", f"{params[-1]:,}"), _si_span(params[0], params[-1])),
-                     _si_span(macs[0], macs[-1])))
+                     _narrowing(_span(f"{params[0]:,}", f"{params[-1]:,}"), si_span(params[0], params[-1])),
+                     si_span(macs[0], macs[-1])))
     # where the terminal is narrow, a family's spans are written shorter: `5.331 … 66.66 M`, `… 600x600`
-    print_table([Column("name"), Column("input", shrink=19), Column("params", right=True, shrink=15),
-                 Column("MACs", right=True)], rows)
+    # too narrow even so: MACs go, then params (`summary` has both), never a number cut short
+    print_table([Column("name"), Column("input", shrink=19), Column("params", right=True, shrink=15, drop=1),
+                 Column("MACs", right=True, drop=2)], rows)
     print("\nvariants (each a name for every command):")
     width = min(width_for(sys.stdout), 100)
     for name, members in sorted(families.items()):
@@ -80,18 +81,6 @@ def _input_span(low: tuple[int, ...], high: tuple[int, ...], short: bool = False
     """`3x224x224 … 3x600x600`; `short`: the channels written once where they agree (`3x224x224 … 600x600`)."""
     b = high[1:] if short and high[0] == low[0] else high
     return _span("x".join(map(str, low)), "x".join(map(str, b))) if low != high else "x".join(map(str, low))
-
-
-def _si_span(low: int, high: int) -> str:
-    """`2.239 … 6.331 M`: both ends in the unit (K, M or G) of the larger, `0.386 … 37.75 G`."""
-    from ..table import si
-    b = si(high)
-    if si(low) == b:
-        return b
-    y, unit = b.rsplit(" ", 1)
-    scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(unit, 1.0)
-    x = si(low).rsplit(" ", 1)[0] if si(low).endswith(unit) else f"{low / scale:.3f}"
-    return f"{x} … {y} {unit}"
 
 
 LIST = Command("list", "the shipped architectures, a family's variants on one line", run_list,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ..errors import CnncError
 from .common import (AUX_HELP, JSON_HELP, PROVIDER_HELP, PROVIDERS, WEIGHTS_HELP, WEIGHTS_MAP_HELP, WHEN_NETWORK,
-                     Command, batch_progress, compile_options, positive)
+                     Command, Steps, compile_options, positive)
 from .images import check_image_flags, image_arguments, run_images
 
 if TYPE_CHECKING:
@@ -170,9 +170,10 @@ def run_quantize(args: argparse.Namespace) -> int:
     written = _write_quantized(args, path, out, inputs, described, say)
     timed = args.time or args.seconds is not None
     budget = Budget(seconds=5.0 if args.seconds is None else args.seconds) if timed else None
-    with batch_progress(not args.json and timed) as progress:
-        c = compare(path, out, inputs, args.batch, budget, progress=(lambda f: progress(args.batch, f)) if progress
-                    else None, labelled=labelled, source=args.labelled or "")
+    with Steps(not args.json and timed) as steps:  # the timed runs' bar, as bench shows it
+        steps.step("warm-up", args.batch)
+        c = compare(path, out, inputs, args.batch, budget, progress=lambda f: steps.progress(args.batch, f),
+                    labelled=labelled, source=args.labelled or "")
     judged = c.labelled
     if args.json:
         comparison = {k.replace("int8", short): v for k, v in dataclasses.asdict(c).items() if k != "labelled"}

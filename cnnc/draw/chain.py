@@ -193,7 +193,7 @@ def _same_module(a: DModule, b: DModule) -> bool:
 def identical(a: VBlock | VMerge, b: VBlock | VMerge) -> bool:
     """One block called with the same arguments on the same input: the same layers, arguments and shapes."""
     return isinstance(a, VBlock) and isinstance(b, VBlock) and a.block == b.block and a.call == b.call and \
-        a.shape == b.shape and _same_layers(a, b)
+        a.shape == b.shape and _alike(a, b, exactly=True)
 
 
 def varies(item: DModule) -> list[str]:
@@ -221,19 +221,14 @@ def _values(values: list[str]) -> str:
     return " | ".join(values) if len(values) <= 3 else f"{values[0]} … {values[-1]}"
 
 
-def _alike(a: VBlock, b: VBlock) -> bool:
-    """The same ops at the same relative names (a projection shortcut in one and not the other: unlike)."""
+def _alike(a: VBlock, b: VBlock, exactly: bool = False) -> bool:
+    """The same ops at the same relative names (a projection shortcut in one and not the other: unlike);
+    `exactly`: with the same arguments, output shapes and tensor shapes too."""
     ours, theirs = list(_layers(a)), list(_layers(b))
     return len(ours) == len(theirs) and all(
-        x.path[len(a.path):] == y.path[len(b.path):] and x.op == y.op for x, y in zip(ours, theirs))
-
-
-def _same_layers(a: VBlock, b: VBlock) -> bool:
-    """The same ops with the same arguments, output shapes and tensor shapes, at the same relative names."""
-    ours, theirs = list(_layers(a)), list(_layers(b))
-    return len(ours) == len(theirs) and all(
-        x.path[len(a.path):] == y.path[len(b.path):] and x.op == y.op and x.shape == y.shape and
-        x.weights == y.weights and x.attrs == y.attrs for x, y in zip(ours, theirs))
+        x.path[len(a.path):] == y.path[len(b.path):] and x.op == y.op and
+        (not exactly or (x.shape == y.shape and x.weights == y.weights and x.attrs == y.attrs))
+        for x, y in zip(ours, theirs))
 
 
 def _same_layer(a: DLayer, b: DLayer) -> bool:
