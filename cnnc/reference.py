@@ -52,6 +52,12 @@ def reference() -> dict[str, Any]:
     }
 
 
+def signature(op: OpDef) -> str:
+    """An op as `cnnc ops`, the docs and the language server write it: `conv(filters, kernel, stride=1, ...,
+    [connections])`, an optional argument without a default in brackets; a bare name without arguments."""
+    return _signature({"name": op.name, "args": [_arg(a) for a in op.args]})
+
+
 def _signature(op: dict[str, Any]) -> str:
     args = [a["name"] if a["required"] else f"{a['name']}={a['default']}" if a["default"] is not None
             else f"[{a['name']}]" for a in op["args"]]

@@ -34,15 +34,16 @@ class Checkpoint:
     """A weights file's tensors, by name, as float32, and what their names and layouts mean: `ordered`
     when the file keeps the model's order (a `.pth`'s state dict; a safetensors file sorts its names),
     `roles` (a tensor name -> its part, weight, bias, running_mean, ..., where the names do not say it:
-    Keras), and `convert` (a tensor in the file's layout -> the network's, with what was done; Keras's
-    HWIO kernels, done on reading and said in `layouts`; `convert` makes the changes that need the network:
-    a dense layer after Keras's channels-last flatten)."""
+    Keras), and `convert`: given the network, what turns a tensor in the file's layout into its parameter's
+    (value, parameter name -> value, what was done), for the changes that need the network (a dense layer
+    after Keras's channels-last flatten); those that do not, Keras's HWIO kernels, are done on reading and
+    said in `layouts`."""
 
     tensors: dict[str, np.ndarray]
     ordered: bool = True
     roles: dict[str, str] = field(default_factory=dict)
     layouts: dict[str, str] = field(default_factory=dict)  # tensor -> the change of layout made on reading
-    convert: Callable | None = None  # (value, its parameter, the parameter's layer's input shape)
+    convert: Callable[[Graph], Callable[[np.ndarray, str], tuple[np.ndarray, str]]] | None = None
     network_order: Callable | None = None  # the network's layers -> in the order the file numbers them
 
 
@@ -216,17 +217,9 @@ def assign(full: Graph, graph: Graph, weights: str | os.PathLike | Mapping[str, 
                            ckpt.roles, sort=not ckpt.ordered, optional=optional)
     convert = None
     if ckpt.convert is not None:
-        params = {p.name: p for p in full.params}
-        produced = {layer.output: layer for layer in full.layers}
-
-        def source_shape(tensor: str) -> tuple[int, ...]:  # through a flatten, to the map it flattened
-            layer = produced.get(tensor)
-            if layer is not None and layer.op == "flatten":
-                return source_shape(layer.inputs[0])
-            return full.input_shape if layer is None else layer.shape
-        inputs = {p.name: source_shape(layer.inputs[0]) for layer in full.layers for p in layer.params if layer.inputs}
+        to_network = ckpt.convert(full)
 
         def convert(value: np.ndarray, entry: mapping.Entry) -> tuple[np.ndarray, str]:
-            return ckpt.convert(value, params[entry.target], inputs.get(entry.target))  # type: ignore[misc]
+            return to_network(value, entry.target)
     values, done = mapping.values(entries, ckpt.tensors, ckpt.layouts, convert)
     return match(graph.params, values, source, heads), done

@@ -7,7 +7,8 @@ layers in that order for the matching); the legacy format stores them under the 
 tensor gets its role (weight, bias, running_mean, ...) and is put in cnnc's layout as it is read: a conv
 kernel from HWIO to OIHW, a depthwise kernel (kh, kw, C, m) to (C*m, 1, kh, kw), a dense kernel (in, out)
 transposed. The one change that needs the network too, a dense layer after a channels-last flatten (its rows
-in H, W, C order, cnnc's in C, H, W), is `reorder_flatten`, applied once the tensor's parameter is known.
+in H, W, C order, cnnc's in C, H, W), is `reorder_flatten`, applied once the tensor's parameter is known
+(`flatten_reorder` makes the function the matching calls, from the network).
 """
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ import os
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from .checkpoint import Checkpoint
 from .errors import WeightsError
-from .ir import Layer, Param
+from .ir import Graph, Layer
 
 INSTALL = "reading Keras weights needs h5py: pip install h5py (or pip install 'cnnc[keras]')"
 
@@ -69,7 +70,7 @@ def read(path: str | os.PathLike) -> Checkpoint:
         roles[name] = _ROLES.get(role, role)
     if not tensors:
         raise WeightsError(f"`{path}` holds no Keras weights")
-    return Checkpoint(tensors, ordered=False, roles=roles, layouts=layouts, convert=reorder_flatten,
+    return Checkpoint(tensors, ordered=False, roles=roles, layouts=layouts, convert=flatten_reorder,
                       network_order=None if legacy else keras_order)
 
 
@@ -116,7 +117,21 @@ def _to_cnnc(role: str, value: np.ndarray) -> tuple[np.ndarray, str]:
     return value, ""
 
 
-def reorder_flatten(value: np.ndarray, param: Param, source_shape: tuple[int, ...] | None) -> tuple[np.ndarray, str]:
+def flatten_reorder(full: Graph) -> Callable[[np.ndarray, str], tuple[np.ndarray, str]]:
+    """For the network `full`: (a tensor, its parameter's name) -> `reorder_flatten` of it, given the map
+    its layer's input flattened (its input traced back through any flatten to the C x H x W before it)."""
+    produced = {layer.output: layer for layer in full.layers}
+
+    def source_shape(tensor: str) -> tuple[int, ...]:
+        layer = produced.get(tensor)
+        if layer is not None and layer.op == "flatten":
+            return source_shape(layer.inputs[0])
+        return full.input_shape if layer is None else layer.shape
+    inputs = {p.name: source_shape(layer.inputs[0]) for layer in full.layers for p in layer.params if layer.inputs}
+    return lambda value, name: reorder_flatten(value, inputs.get(name))
+
+
+def reorder_flatten(value: np.ndarray, source_shape: tuple[int, ...] | None) -> tuple[np.ndarray, str]:
     """A dense weight [out, H*W*C] whose input Keras flattened channels-last, reordered to cnnc's
     channels-first flatten, when `source_shape` (the dense layer's input, C x H x W) has H*W > 1."""
     if source_shape is None or len(source_shape) != 3 or source_shape[1] * source_shape[2] == 1 \

@@ -17,6 +17,7 @@ import pytest
 import cnnc
 from cnnc.compiler import build_full, checkpoint, view
 from cnnc.compiler.errors import WeightsError
+from cnnc.dsl.document import load_text
 
 DATA = Path(__file__).parent / "data" / "checkpoints"
 
@@ -219,3 +220,20 @@ def test_keras_files_without_h5py_say_how_to_install_it(monkeypatch, tmp_path):
     (tmp_path / "w.weights.h5").write_bytes(b"x")
     with pytest.raises(WeightsError, match="needs h5py: pip install h5py"):
         checkpoint.load(tmp_path / "w.weights.h5")
+
+
+def test_a_dense_layer_after_a_flatten_gets_keras_rows_in_cnnc_s_order():
+    """Keras flattens a map channels-last (H, W, C), cnnc channels-first: the dense weight read from a
+    Keras file computes the same outputs on the same map once `flatten_reorder` has reordered it."""
+    from cnnc.compiler.kerasfile import flatten_reorder
+
+    graph = cnnc.build(load_text("network: t\ninput: [3, 2, 4]\nlayers:\n  - flatten\n  - fc: dense(5)\n"))
+    rng = np.random.default_rng(0)
+    keras_weight = rng.standard_normal((5, 24)).astype(np.float32)  # cnnc's (out, in) rows, in H, W, C order
+    x = rng.standard_normal((3, 2, 4)).astype(np.float32)
+    converted, note = flatten_reorder(graph)(keras_weight, "fc.weight")
+    assert "H, W, C" in note
+    np.testing.assert_allclose(converted @ x.reshape(-1), keras_weight @ x.transpose(1, 2, 0).reshape(-1), rtol=1e-5)
+    assert not np.allclose(converted, keras_weight)  # the reorder did something
+    unchanged, note = flatten_reorder(graph)(rng.standard_normal((5, 7)).astype(np.float32), "fc.weight")
+    assert note == "" and unchanged.shape == (5, 7)  # not the flattened map's size: left as it is

@@ -16,9 +16,9 @@ from ..compiler.ir import Shape
 from ..compiler.ops import MERGES
 from .labels import attaches, func_kind, func_label, is_function, is_wire, layer_kind, layer_label, layer_legend, \
     mark_label, shape_text, text_width
-from .legend import LegendKey, parallel_badge
+from .legend import LegendKey
 from .style import LAYER_COLOURS, MUTED, STACK
-from .svg import Svg, badge, pill, pill_width
+from .svg import Svg, badge, parallel_badge, pill, pill_width
 from .views import VAux, VBlock, VBranch, VLayer, VMerge, View, is_module
 
 EGAP, BOX_H, BOX_SIZE = 16.0, 26.0, 10.0  # the gap between figures; a layer box's height and text size

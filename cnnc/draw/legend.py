@@ -12,7 +12,7 @@ from ..compiler.ops import MERGES
 from .labels import text_width
 from .style import (AUX_FILL, AUX_STROKE, FUNC_COLOURS, FUNC_NAMES, GROUP_FILL, GROUP_STROKE,
                     LAYER_COLOURS, LAYER_NAMES, MARGIN, MARK_NAMES, MODULE_COLOURS, MODULE_NAMES)
-from .svg import Svg, badge
+from .svg import Svg, badge, down_tag, parallel_badge
 
 LegendKey = tuple[str, str]  # (group, kind); groups: module, frame, layer, func, merge, shortcut, mark
 
@@ -100,20 +100,3 @@ def swatch(svg: Svg, group: str, kind: str, x: float, y: float) -> None:
          "down": lambda: down_tag(svg, x + 11, y, 2)}[kind]()
     else:
         svg.line([(x, y), (x + 22, y)], arrow=False, dash=False)
-
-
-def parallel_badge(svg: Svg, cx: float, cy: float, count: int | str) -> None:
-    """`N ∥` on a white badge centred on (cx, cy): N parallel paths (towers), unlike the dark `×N` of N
-    copies in sequence."""
-    text = f"{count} ∥"
-    w = text_width(text, 10, bold=True) + 10
-    svg.rect(cx - w / 2, cy - 8, w, 16, "#ffffff", "#333333", rx=3, width=1.5)
-    svg.centred(cx, cy, text, 10, bold=True)
-
-
-def down_tag(svg: Svg, cx: float, cy: float, factor: int) -> None:
-    """`/2` on a small square tag centred on (cx, cy): the module downsamples (a stride of 2 inside)."""
-    text = f"/{factor}"
-    w = text_width(text, 9, bold=True) + 8
-    svg.rect(cx - w / 2, cy - 6.5, w, 13, "#ffffff", "#333333", rx=1.5, width=1.3)
-    svg.centred(cx, cy, text, 9, bold=True)

@@ -13,11 +13,11 @@ from ..dsl.document import Document
 from .chain import DAux, DFunc, DGroup, DLayer, DModule, Drawn, Link, chain, varies
 from .labels import FuncKind, func_kind, func_label, layer_kind, layer_label, layer_legend, mark_label, mark_shown, \
     shape_text, text_width, wrap
-from .legend import LegendKey, down_tag
+from .legend import LegendKey
 from .page import MAX_ROW, Unit, compose
 from .style import AUX_FILL, AUX_STROKE, GROUP_FILL, GROUP_STROKE, INK, LAYER_COLOURS, MODULE_COLOURS, MODULE_NAMES, \
     MUTED, STACK
-from .svg import Svg, badge, pill, pill_width
+from .svg import Svg, badge, down_tag, pill, pill_width
 from .views import VBlock, VSeq
 
 __all__ = ["MAX_ROW", "overview", "unit"]

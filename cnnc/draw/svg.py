@@ -101,3 +101,20 @@ def badge(svg: Svg, cx: float, cy: float, count: int | str) -> None:
     w = text_width(label, 10, bold=True) + 10
     svg.rect(cx - w / 2, cy - 8, w, 16, "#333333", "#ffffff", rx=8, width=1.5)
     svg.centred(cx, cy, label, 10, fill="#ffffff", bold=True)
+
+
+def parallel_badge(svg: Svg, cx: float, cy: float, count: int | str) -> None:
+    """`N ∥` on a white badge centred on (cx, cy): N parallel paths (towers), unlike the dark `×N` of N
+    copies in sequence."""
+    text = f"{count} ∥"
+    w = text_width(text, 10, bold=True) + 10
+    svg.rect(cx - w / 2, cy - 8, w, 16, "#ffffff", "#333333", rx=3, width=1.5)
+    svg.centred(cx, cy, text, 10, bold=True)
+
+
+def down_tag(svg: Svg, cx: float, cy: float, factor: int) -> None:
+    """`/2` on a small square tag centred on (cx, cy): the module downsamples (a stride of 2 inside)."""
+    text = f"/{factor}"
+    w = text_width(text, 9, bold=True) + 8
+    svg.rect(cx - w / 2, cy - 6.5, w, 13, "#ffffff", "#333333", rx=1.5, width=1.3)
+    svg.centred(cx, cy, text, 9, bold=True)

@@ -17,7 +17,7 @@ from ..compiler.ops import MERGES, OPS, OpDef
 from ..compiler.tree import RCall, RMerge, ROp
 from ..dsl import document as d
 from ..dsl.keys import RESERVED
-from ..reference import value_text
+from ..reference import signature, value_text
 from .analysis import Analysis, Shape, Site, layer_count
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -139,8 +139,7 @@ def _signature_text(doc: d.Document, name: str) -> str:
 
 
 def op_reference(op: OpDef) -> str:
-    args = ", ".join(a.name if a.default is ... else f"{a.name}={_default(a.default)}" for a in op.args)
-    lines = [f"**op** `{op.name}({args})`" if op.args else f"**op** `{op.name}`", "", op.doc]
+    lines = [f"**op** `{signature(op)}`", "", op.doc]
     lines += [f"- `{a.name}` ({a.kind}{'' if a.default is ... else ', default ' + _default(a.default)}): {a.doc}"
               for a in op.args]
     return "\n".join(lines)
@@ -163,7 +162,7 @@ def complete(a: Analysis, line: int, col: int, fallback: Analysis | None = None)
     if section == "defaults":
         owner = _owner(lines, line, prefix)
         if owner is None:
-            return [Completion(name, "op", _op_args(op), op.doc, f"{name}: ") for name, op in OPS.items() if op.args]
+            return [Completion(name, "op", signature(op), op.doc, f"{name}: ") for name, op in OPS.items() if op.args]
         return _arguments(owner, prefix.split(":", 1)[1] if _KEY.match(prefix) else prefix, doc, style=": ")
     if section == "variants":
         declared = _declared_parameters(doc)
@@ -174,18 +173,13 @@ def complete(a: Analysis, line: int, col: int, fallback: Analysis | None = None)
 
 
 def _layer_names(doc: d.Document | None) -> list[Completion]:
-    items = [Completion(name, "op", _op_args(op), op.doc) for name, op in OPS.items()]
+    items = [Completion(name, "op", signature(op), op.doc) for name, op in OPS.items()]
     items += [Completion(name, "merge", "merge of branches", m.doc, f"{name}:") for name, m in MERGES.items()]
     items += [Completion(k, "keyword", "cnnc keyword") for k in RESERVED if k not in MERGES]
     if doc is not None:
         items += [Completion(name, "block", _signature_text(doc, name), f"block defined at line {b.loc.line}")
                   for name, b in doc.blocks.items()]
     return items
-
-
-def _op_args(op: OpDef) -> str:
-    return f"{op.name}(" + ", ".join(a.name if a.default is ... else f"{a.name}={_default(a.default)}"
-                                     for a in op.args) + ")"
 
 
 def _arguments(callee: str, inside: str, doc: d.Document | None, style: str = "=") -> list[Completion]:
