@@ -14,7 +14,8 @@ keeps only their names and shapes: how models above protobuf's 2 GiB are written
 """
 from __future__ import annotations
 
-from typing import BinaryIO, Callable, Iterable, NamedTuple, Sequence, Union
+import math
+from typing import BinaryIO, Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class TensorSpec(NamedTuple):
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        return math.prod(self.shape) * self.dtype.itemsize  # exact ints: np.prod took 5 µs a call
 
 
 class Layout(NamedTuple):
@@ -97,7 +98,7 @@ def layout(skeleton: bytes, tensors: Sequence[TensorSpec], location: str | None 
 
 
 def write(layout: Layout, tensors: Sequence[TensorSpec], values: Iterable[Iterable[np.ndarray]],
-          out: Union[BinaryIO, Buffer], data: BinaryIO | None = None,
+          out: BinaryIO, data: BinaryIO | None = None,
           progress: Callable[[int], None] | None = None) -> None:
     """Write the model file (and the data file, when the layout has external tensors) from `values`:
     per tensor, in order, its elements in C order as one array or as consecutive chunks, each written
@@ -144,19 +145,6 @@ def _raw(spec: TensorSpec, chunk: np.ndarray) -> memoryview:
         raise ValueError(f"`{spec.name}`: announced {spec.dtype}, got {chunk.dtype}")
     chunk = np.ascontiguousarray(chunk, dtype=spec.dtype.newbyteorder("<"))  # raw_data is little-endian
     return chunk.reshape(-1).view(np.uint8).data
-
-
-class Buffer:
-    """A file of known size in memory, for `write`: the model's bytes, for parsing without a copy."""
-
-    def __init__(self, size: int):
-        self.data = bytearray(size)
-        self._at = 0
-
-    def write(self, chunk: bytes | memoryview) -> None:
-        end = self._at + len(chunk)
-        self.data[self._at:end] = chunk
-        self._at = end
 
 
 def _header(spec: TensorSpec) -> bytes:

@@ -61,8 +61,8 @@ def keras_fixture() -> None:
         _, legacy = checkpoint.assign(full, view(full, False), f"{d}/x.h5")
         _, positional = checkpoint.assign(full, view(full, False), f"{d}/x.weights.h5")
         assert {e.target: e.source for e in legacy}.keys() == {e.target: e.source for e in positional}.keys()
-        legacy_values = checkpoint.read(f"{d}/x.h5")
-        positional_values = checkpoint.read(f"{d}/x.weights.h5")
+        legacy_values = checkpoint.load(f"{d}/x.h5").tensors
+        positional_values = checkpoint.load(f"{d}/x.weights.h5").tensors
         by_target = {e.target: e.source for e in legacy}
         for e in positional:  # the positional file's mapping equals the named file's, value for value
             assert np.array_equal(positional_values[e.source], legacy_values[by_target[e.target]]), e
