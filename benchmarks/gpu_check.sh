@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# GPU check: `cnnc bench` of ResNet-50 and Inception-v3 on ONNX Runtime's CUDA provider with I/O binding,
-# in float32 and (when `cnnc compile --dtype` exists) float16, and their outputs against the CPU provider.
+# GPU check: `cnnc bench` of ResNet-50 and EfficientNet-B0 on ONNX Runtime's CUDA provider, with and without
+# I/O binding, in float32 and (when `cnnc compile --dtype` exists) float16, at batch 1, 8 and 64, and their
+# outputs against the CPU provider (what issue 17 asks of the first GPU lent).
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]        # from anywhere; the models are written to OUT_DIR
 #
@@ -8,8 +9,10 @@
 # dependencies, an onnxruntime build that has the CUDA provider (onnxruntime-gpu), and CUDA + cuDNN 9
 # libraries the loader finds, or as nvidia-* pip packages, which onnxruntime.preload_dlls() loads.
 # cnnc runs from this source tree (no install needed). Environment: PYTHON, NETS (default "resnet50
-# inception_v3"), BATCHES (default 1,8,32), BENCH_SECONDS (default 3 per batch size); PROVIDER=cpu runs
-# the same steps on the CPU provider, to try the script where there is no GPU (NETS=lenet5 for speed).
+# efficientnet_b0"), BATCHES (default 1,8,64), BENCH_SECONDS (default 3 per batch size); PROVIDER=cpu runs
+# the same steps on the CPU provider, to try the script where there is no GPU (NETS=lenet5 for speed);
+# PEERS=DIR benches DIR/NET.onnx too where it exists (the same network exported by torch.onnx.export on a
+# machine that has torch, carried over: the GPU machines have none), side by side with cnnc's.
 # Exit status: 0 every check passed; 1 an output differs from the CPU's beyond tolerance or a step failed;
 # 2 it cannot run here (missing Python packages, no CUDA provider, no usable GPU).
 set -u -o pipefail
@@ -18,8 +21,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PY=${PYTHON:-python3}
 OUT=${1:-$(mktemp -d -t cnnc-gpu-check-XXXXXX)}
-NETS=${NETS:-"resnet50 inception_v3"}
-BATCHES=${BATCHES:-1,8,32}
+NETS=${NETS:-"resnet50 efficientnet_b0"}
+BATCHES=${BATCHES:-1,8,64}
 BENCH_SECONDS=${BENCH_SECONDS:-3}
 PROVIDER=${PROVIDER:-cuda}
 mkdir -p "$OUT" || { echo "gpu_check: cannot create $OUT" >&2; exit 2; }
@@ -129,12 +132,26 @@ sys.exit(0 if ok else 1)
 EOF
 }
 
+# `cnnc bench` of MODEL with the inputs and outputs bound on the device (--io-binding), then fed from and
+# read back to host memory each run: what a server without binding pays for the copies.
+bench() {
+    for binding in --io-binding ""; do
+        if [ -n "$binding" ]; then echo "-- I/O binding: input and output on the device"
+        else echo "-- no I/O binding: input and output copied from and to host memory each run"; fi
+        cnnc_gpu bench "$1" --provider "$PROVIDER" $binding --batch "$BATCHES" --seconds "$BENCH_SECONDS" \
+            || failures+=("$2: bench ${binding:-without binding}")
+    done
+}
+
 for net in $NETS; do
     fp32="$OUT/$net.onnx"
     say "$net float32"
     if ! "$PY" -m cnnc compile "$net" -o "$fp32"; then failures+=("$net: compile"); continue; fi
-    cnnc_gpu bench "$fp32" --provider "$PROVIDER" --io-binding --batch "$BATCHES" --seconds "$BENCH_SECONDS" \
-        || failures+=("$net float32: bench")
+    bench "$fp32" "$net float32"
+    if [ -n "${PEERS:-}" ] && [ -f "$PEERS/$net.onnx" ]; then
+        say "$net float32, the peer's export ($PEERS/$net.onnx)"
+        bench "$PEERS/$net.onnx" "$net peer float32"
+    fi
     # convolutions may run in TF32 on CUDA (onnxruntime's default on Ampere and newer): 1e-2, not 1e-5
     compare "$fp32" "$fp32" 1e-2 "$net float32" || failures+=("$net float32: outputs")
 
@@ -145,8 +162,7 @@ for net in $NETS; do
     fi
     fp16="$OUT/${net}_fp16.onnx"
     if ! "$PY" -m cnnc compile "$net" --dtype float16 -o "$fp16"; then failures+=("$net: compile --dtype float16"); continue; fi
-    cnnc_gpu bench "$fp16" --provider "$PROVIDER" --io-binding --batch "$BATCHES" --seconds "$BENCH_SECONDS" \
-        || failures+=("$net float16: bench")
+    bench "$fp16" "$net float16"
     compare "$fp16" "$fp32" 5e-2 "$net float16 vs float32 reference" || failures+=("$net float16: outputs")
 done
 
