@@ -33,6 +33,10 @@ def record(cls: T) -> T:
     """The class as a frozen dataclass whose methods come from `Record` (see the module's docstring)."""
     if not issubclass(cls, Record):
         raise TypeError(f"@record class {cls.__name__} does not derive from Record")
+    # Record writes __init__ itself and calls no __post_init__: either would be silently lost
+    for method, found in (("__init__", "__init__" in cls.__dict__), ("__post_init__", hasattr(cls, "__post_init__"))):
+        if found:
+            raise TypeError(f"@record class {cls.__name__} defines {method}; use @dataclass(frozen=True)")
     dataclass(init=False, eq=False, repr=False)(cls)
     type.__setattr__(cls, "__init__", _early_init)  # each class its own, until it has made COMPILE_AFTER
     return cls

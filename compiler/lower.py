@@ -71,8 +71,12 @@ LOWERINGS: dict[str, Lowering] = {**{name: op.lower for name, op in OPS.items()}
 
 
 def _tensor(name: str, value: np.ndarray) -> bytes:
-    value = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+    value = _little_endian(value)
     return onnxwire.tensor(name, value.shape, data_type(value.dtype), value.tobytes())
+
+
+def _little_endian(value: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))  # raw_data is little-endian, C order
 
 
 def _info(name: str, shape: tuple[int, ...], elem_type: int = onnxwire.FLOAT) -> Info:
@@ -102,9 +106,8 @@ class Lowered(Record):
         constants = onnx.GraphProto(initializer=model.graph.initializer)
         del model.graph.initializer[:]
         for param, chunks in zip(self.params, values, strict=True):
-            value = np.concatenate([np.ravel(c) for c in chunks]).reshape(param.shape)
+            value = _little_endian(np.concatenate([np.ravel(c) for c in chunks]).reshape(param.shape))
             t = model.graph.initializer.add()  # filled in place: appending would copy
-            value = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
             t.dims.extend(value.shape)
             t.data_type = data_type(value.dtype)
             t.name = param.name

@@ -106,3 +106,8 @@ def test_a_record_cannot_be_changed_or_made_without_record():
         lean.new = 1  # type: ignore[attr-defined]
     with pytest.raises(TypeError, match="does not derive from Record"):
         record(type("Loose", (), {"__annotations__": {"a": "int"}}))
+    for method in ("__init__", "__post_init__"):  # Record would silently leave either out
+        with pytest.raises(TypeError, match=f"defines {method}"):
+            record(type("Own", (Record,), {"__annotations__": {"a": "int"}, method: lambda self, *a: None}))
+    with pytest.raises(TypeError, match="defines __post_init__"):  # inherited, from a base that is no record
+        record(type("Heir", (Record, type("Base", (), {"__post_init__": lambda self: None})), {}))

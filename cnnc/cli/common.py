@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..record import Record, record
 
+
 def no_arguments(parser: argparse.ArgumentParser) -> None:
     """For the subcommands that take none."""
 
